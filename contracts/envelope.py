@@ -1,0 +1,64 @@
+"""The envelope every Ticketflow message carries on Kafka: CloudEvents 1.0, binary content mode.
+
+Attributes travel in Kafka headers (`ce_id`, `ce_type`, ...), the JSON body is the message itself,
+so other services read Ticketflow with any CloudEvents SDK or a plain Kafka client. Inputs from
+outside (channels, agents' tools) may omit the headers: the body alone is authoritative.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+SPEC_VERSION = "1.0"
+CONTENT_TYPE = "application/json"
+
+
+@dataclass(frozen=True)
+class Envelope:
+    id: str
+    type: str
+    source: str
+    time: datetime
+    subject: str | None = None
+    account_id: str | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+    def to_headers(self) -> list[tuple[str, bytes]]:
+        headers = [
+            ("ce_specversion", SPEC_VERSION),
+            ("ce_id", self.id),
+            ("ce_type", self.type),
+            ("ce_source", self.source),
+            ("ce_time", self.time.astimezone(timezone.utc).isoformat()),
+            ("content-type", CONTENT_TYPE),
+        ]
+        optional = {
+            "ce_subject": self.subject,
+            "ce_accountid": self.account_id,
+            "ce_correlationid": self.correlation_id,
+            "ce_causationid": self.causation_id,
+        }
+        headers += [(k, v) for k, v in optional.items() if v]
+        return [(k, v.encode()) for k, v in headers]
+
+    @classmethod
+    def from_headers(cls, headers: dict[str, str]) -> "Envelope | None":
+        """The envelope in `headers`, or None when the sender sent no CloudEvents headers."""
+        if "ce_id" not in headers or "ce_type" not in headers:
+            return None
+        try:
+            time = datetime.fromisoformat(headers.get("ce_time", ""))
+        except ValueError:
+            time = datetime.now(timezone.utc)
+        return cls(
+            id=headers["ce_id"],
+            type=headers["ce_type"],
+            source=headers.get("ce_source", "unknown"),
+            time=time,
+            subject=headers.get("ce_subject"),
+            account_id=headers.get("ce_accountid"),
+            correlation_id=headers.get("ce_correlationid"),
+            causation_id=headers.get("ce_causationid"),
+        )

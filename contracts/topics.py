@@ -1,0 +1,75 @@
+"""The topic catalogue: every topic Ticketflow uses, what it carries and how it is keyed (X3).
+
+`ticketflow topics apply` provisions exactly these; clients never auto-create topics. A deployment
+may prefix every name (`TICKETFLOW_TOPIC_PREFIX`, used by tests to isolate runs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DAY_MS = 24 * 60 * 60 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    carries: str
+    key: str
+    producers: str
+    consumers: str
+    partitions: int = 6
+    cleanup_policy: str = "delete"
+    retention_ms: int | None = 7 * DAY_MS
+    extra_config: dict[str, str] = field(default_factory=dict)
+
+    def configs(self, replication_factor: int) -> dict[str, str]:
+        cfg = {"cleanup.policy": self.cleanup_policy}
+        if self.retention_ms is not None:
+            cfg["retention.ms"] = str(self.retention_ms)
+        if replication_factor >= 3:
+            cfg["min.insync.replicas"] = "2"
+        cfg.update(self.extra_config)
+        return cfg
+
+
+INBOUND_MESSAGES = "ticketflow.inbound.messages.v1"
+CONVERSATION_COMMANDS = "ticketflow.conversation.commands.v1"
+TICKET_COMMANDS = "ticketflow.ticket.commands.v1"
+CONVERSATION_EVENTS = "ticketflow.conversation.events.v1"
+TICKET_EVENTS = "ticketflow.ticket.events.v1"
+REJECTIONS = "ticketflow.command.rejections.v1"
+OUTBOUND_MESSAGES = "ticketflow.outbound.messages.v1"
+ACCOUNTS = "ticketflow.accounts.v1"
+DEADLETTER = "ticketflow.deadletter.v1"
+
+CATALOGUE: tuple[TopicSpec, ...] = (
+    TopicSpec(INBOUND_MESSAGES, "inbound.message (contracts.inbound.InboundMessage)",
+              "account_id:channel:channel_thread_key", "upstream channels", "inbound worker"),
+    TopicSpec(CONVERSATION_COMMANDS, "conversation commands (contracts.commands.ConversationCommandUnion)",
+              "conversation_id", "agents' tools, sync worker", "inbound worker"),
+    TopicSpec(TICKET_COMMANDS, "ticket commands (contracts.commands.TicketCommandUnion)",
+              "ticket_id (conversation_id for create_ticket and the sync worker's commands)",
+              "agents' tools, sync worker", "ticketing worker"),
+    TopicSpec(CONVERSATION_EVENTS, "conversation.* events (contracts.events.ConversationEventUnion)",
+              "conversation_id", "inbound worker", "ticketing worker, sync worker, other services",
+              retention_ms=30 * DAY_MS),
+    TopicSpec(TICKET_EVENTS, "ticket.* events (contracts.events.TicketEventUnion)",
+              "ticket_id", "ticketing worker", "sync worker, other services", retention_ms=30 * DAY_MS),
+    TopicSpec(REJECTIONS, "command.rejected (contracts.events.CommandRejected)",
+              "command_id", "inbound and ticketing workers", "command senders", partitions=3),
+    TopicSpec(OUTBOUND_MESSAGES, "outbound.message (contracts.events.OutboundMessage)",
+              "conversation_id", "inbound worker", "channels (delivery)"),
+    TopicSpec(ACCOUNTS, "account (contracts.accounts.Account), latest per key",
+              "account_id", "account service / `ticketflow accounts put`", "inbound and ticketing workers",
+              partitions=3, cleanup_policy="compact", retention_ms=None,
+              extra_config={"min.cleanable.dirty.ratio": "0.1"}),
+    TopicSpec(DEADLETTER, "any message a worker could not process: original key, bytes and headers, plus dlq_* headers",
+              "the original key", "every worker", "operators (`ticketflow deadletters`)",
+              partitions=3, retention_ms=30 * DAY_MS),
+)
+
+
+def topic_name(base: str, prefix: str = "") -> str:
+    """The deployed name of a catalogue topic."""
+    return f"{prefix}{base}"

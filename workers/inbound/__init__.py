@@ -1,0 +1,1 @@
+"""The inbound worker: channels -> conversations. Owns contacts, conversations and messages (C1-C7)."""

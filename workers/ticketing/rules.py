@@ -1,0 +1,283 @@
+"""Pure rules of the ticketing worker's slice: T1-T10, and the ticket side of S3 and S5.
+
+Every rule returns a Decision whose `state` is the tuple of tickets it changed. X1: a ticket or
+conversation of another account is reported as not found.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from contracts import commands as c
+from contracts import events as e
+from contracts.accounts import Account
+from contracts.commands import SYNC_ACTOR
+from contracts.common import StatusState, Workspace
+from contracts.rejections import Reason
+from workers.decision import NOTHING, Decision, reject
+from workers.ticketing.model import ConversationRef, HelpDeskPolicy, Ticket
+from workers.ticketing.properties import validate_properties
+
+AWAIT_PROJECTION = "await_projection"
+
+
+def _conversation_unknown(conversation_id: str, account_id: str) -> Decision[Any]:
+    """Not found, but perhaps only not yet projected: the adapter waits a grace period first."""
+    d = reject(Reason.NOT_FOUND, f"no conversation {conversation_id} in account {account_id}")
+    return replace(d, extra={AWAIT_PROJECTION: True})
+
+
+def _check_conversation(conv: ConversationRef | None, conversation_id: str, account_id: str) -> Decision[Any] | None:
+    if conv is None:
+        return _conversation_unknown(conversation_id, account_id)
+    if conv.account_id != account_id:
+        return reject(Reason.NOT_FOUND, f"no conversation {conversation_id} in account {account_id}")
+    if conv.deleted:
+        return reject(Reason.CONVERSATION_DELETED, f"conversation {conversation_id} is in the trash")
+    return None
+
+
+def _check_ticket(ticket: Ticket | None, ticket_id: str, account_id: str) -> Decision[Any] | None:
+    if ticket is None or ticket.account_id != account_id:
+        return reject(Reason.NOT_FOUND, f"no ticket {ticket_id} in account {account_id}")
+    if ticket.merged_into:
+        return reject(Reason.TICKET_MERGED, f"ticket {ticket_id} was merged into {ticket.merged_into}")
+    if ticket.deleted:
+        return reject(Reason.TICKET_DELETED, f"ticket {ticket_id} was deleted")
+    return None
+
+
+def _state_of(account: Account, pipeline_id: str, status_id: str) -> StatusState | Decision[Any]:
+    pipeline = account.pipeline(pipeline_id)
+    if pipeline is None:
+        return reject(Reason.UNKNOWN_PIPELINE, f"account {account.account_id} has no pipeline {pipeline_id!r}")
+    status = next((s for s in pipeline.statuses if s.id == status_id), None)
+    if status is None:
+        return reject(Reason.UNKNOWN_STATUS, f"pipeline {pipeline_id!r} has no status {status_id!r}")
+    return status.state
+
+
+def _ev(cls: type, t: Ticket, now: datetime, **fields: Any) -> Any:
+    return cls(ticket_id=t.id, account_id=t.account_id, version=t.version, occurred_at=now,
+               conversation_ids=t.conversation_ids, **fields)
+
+
+def create_ticket(
+    cmd: c.CreateTicket,
+    account: Account,
+    conv: ConversationRef | None,
+    ticket_of_conversation: Ticket | None,
+    policy: HelpDeskPolicy,
+    new_ticket_id: str,
+    now: datetime,
+) -> Decision[tuple[Ticket, ...]]:
+    """T1 defaults, T2 one ticket per conversation, T8 help-desk routing."""
+    if (bad := _check_conversation(conv, cmd.conversation_id, cmd.account_id)) is not None:
+        return bad
+    assert conv is not None
+    if ticket_of_conversation is not None:
+        return reject(Reason.CONVERSATION_HAS_TICKET,
+                      f"conversation {conv.id} already has ticket {ticket_of_conversation.id}")
+    pipeline = account.pipeline(cmd.pipeline) if cmd.pipeline else account.settings.pipelines[0]
+    if pipeline is None:
+        return reject(Reason.UNKNOWN_PIPELINE, f"account {account.account_id} has no pipeline {cmd.pipeline!r}")
+    status_id = cmd.status or pipeline.statuses[0].id
+    state = _state_of(account, pipeline.id, status_id)
+    if isinstance(state, Decision):
+        return state
+    values: dict[str, Any] = {k: v for k, v in {"priority": cmd.priority, "category": cmd.category}.items() if v is not None}
+    if cmd.subject is not None:
+        values["subject"] = cmd.subject
+    if (bad_props := validate_properties(account, values)) is not None:
+        return Decision(rejection=bad_props)
+    if (bad_custom := validate_properties(account, dict(cmd.properties), custom_only=True)) is not None:
+        return Decision(rejection=bad_custom)
+    owner = cmd.owner_id if "owner_id" in cmd.model_fields_set else conv.owner_id
+    to_help_desk = policy.applies_to(account) or conv.workspace is Workspace.HELP_DESK
+    ticket = Ticket(
+        id=new_ticket_id, account_id=account.account_id,
+        subject=cmd.subject or conv.subject or f"{conv.channel.value} conversation {conv.id}",
+        description=cmd.description, pipeline=pipeline.id, status=status_id, state=state,
+        priority=cmd.priority, owner_id=owner, source_channel=conv.channel, category=cmd.category,
+        workspace=Workspace.HELP_DESK if to_help_desk else Workspace.INBOX,
+        properties=dict(cmd.properties), create_date=now,
+        close_date=now if state is StatusState.CLOSED else None,
+        conversation_ids=(conv.id,),
+    )
+    created = _ev(
+        e.TicketCreated, ticket, now, subject=ticket.subject, description=ticket.description,
+        pipeline=ticket.pipeline, status=ticket.status, state=ticket.state, priority=ticket.priority,
+        owner_id=ticket.owner_id, source_channel=ticket.source_channel, category=ticket.category,
+        workspace=ticket.workspace, properties=ticket.properties, create_date=ticket.create_date,
+        close_date=ticket.close_date,
+    )
+    return Decision((ticket,), (created,))
+
+
+def manages_in_help_desk_only(cmd: c.Command, account: Account, policy: HelpDeskPolicy) -> Decision[Any] | None:
+    """T8: such accounts cannot manage tickets from the inbox (the sync worker's commands are the system's own)."""
+    if cmd.actor_id == SYNC_ACTOR or cmd.from_workspace is Workspace.HELP_DESK:
+        return None
+    if policy.applies_to(account):
+        return reject(Reason.HELP_DESK_REQUIRED,
+                      f"account {account.account_id} manages tickets in the help desk; send from_workspace=help_desk")
+    return None
+
+
+def update_properties(cmd: c.UpdateTicketProperties, account: Account, t: Ticket, now: datetime) -> Decision[tuple[Ticket, ...]]:
+    """T4: all values valid, or nothing applied."""
+    if (bad := validate_properties(account, dict(cmd.properties))) is not None:
+        return Decision(rejection=bad)
+    builtin = {k: v for k, v in cmd.properties.items() if k in ("subject", "description", "priority", "category")}
+    custom = {k: v for k, v in cmd.properties.items() if k not in builtin}
+    changes = {k: e.PropertyChange(old=getattr(t, k), new=v) for k, v in builtin.items() if getattr(t, k) != v}
+    changes |= {k: e.PropertyChange(old=t.properties.get(k), new=v) for k, v in custom.items() if t.properties.get(k) != v}
+    if not changes:
+        return NOTHING
+    new = replace(t, **builtin, properties={**t.properties, **custom}, version=t.version + 1)
+    return Decision((new,), (_ev(e.TicketPropertiesChanged, new, now, changes=changes),))
+
+
+def change_status(cmd: c.ChangeTicketStatus, account: Account, t: Ticket, now: datetime) -> Decision[tuple[Ticket, ...]]:
+    """T5: entering a CLOSED-state status sets the close date, returning to OPEN clears it.
+
+    Closing emits ticket.closed (S1) and reopening ticket.reopened (S2) after ticket.status_changed.
+    """
+    pipeline_id = cmd.pipeline or t.pipeline
+    state = _state_of(account, pipeline_id, cmd.status)
+    if isinstance(state, Decision):
+        return state
+    if (pipeline_id, cmd.status) == (t.pipeline, t.status):
+        return NOTHING
+    closing = state is StatusState.CLOSED and t.state is StatusState.OPEN
+    reopening = state is StatusState.OPEN and t.state is StatusState.CLOSED
+    close_date = now if closing else (None if state is StatusState.OPEN else t.close_date)
+    new = replace(t, pipeline=pipeline_id, status=cmd.status, state=state, close_date=close_date, version=t.version + 1)
+    events: list[Any] = [
+        _ev(e.TicketStatusChanged, new, now, pipeline=new.pipeline, status=new.status, state=state,
+            previous_pipeline=t.pipeline, previous_status=t.status, close_date=close_date)
+    ]
+    if closing:
+        new = replace(new, version=new.version + 1)
+        events.append(_ev(e.TicketClosed, new, now, close_date=now))
+    elif reopening:
+        new = replace(new, version=new.version + 1)
+        events.append(_ev(e.TicketReopened, new, now))
+    return Decision((new,), tuple(events))
+
+
+def change_owner(t: Ticket, owner_id: str | None, now: datetime) -> Decision[tuple[Ticket, ...]]:
+    """T6/S4: only the ticket's owner changes; no conversation command follows."""
+    if owner_id == t.owner_id:
+        return NOTHING
+    new = replace(t, owner_id=owner_id, version=t.version + 1)
+    return Decision((new,), (_ev(e.TicketOwnerChanged, new, now, owner_id=owner_id, previous_owner_id=t.owner_id),))
+
+
+def delete(t: Ticket, now: datetime) -> Decision[tuple[Ticket, ...]]:
+    """T7: the ticket is deleted; ticket.deleted names its conversations for the sync worker to trash."""
+    if t.deleted:
+        return NOTHING
+    new = replace(t, deleted=True, version=t.version + 1)
+    return Decision((new,), (_ev(e.TicketDeleted, new, now),))
+
+
+def merge(cmd: c.MergeTickets, a: Ticket | None, b: Ticket | None, now: datetime) -> Decision[tuple[Ticket, ...]]:
+    """T9: B's conversations move to A; B ends merged into A."""
+    if cmd.ticket_id == cmd.merged_ticket_id:
+        return reject(Reason.INVALID_MERGE, f"ticket {cmd.ticket_id} cannot be merged into itself")
+    for ticket, tid in ((a, cmd.ticket_id), (b, cmd.merged_ticket_id)):
+        if (bad := _check_ticket(ticket, tid, cmd.account_id)) is not None:
+            return bad
+    assert a is not None and b is not None
+    moved = b.conversation_ids
+    new_b = replace(b, conversation_ids=(), merged_into=a.id, version=b.version + 1)
+    events: list[Any] = [_ev(e.TicketMerged, new_b, now, into_ticket_id=a.id, moved_conversation_ids=moved)]
+    new_a = a
+    for conv_id in moved:
+        new_a = replace(new_a, conversation_ids=new_a.conversation_ids + (conv_id,), version=new_a.version + 1)
+        events.append(_ev(e.TicketConversationAssociated, new_a, now, conversation_id=conv_id))
+    return Decision((new_a, new_b), tuple(events))
+
+
+def associate(
+    cmd: c.AssociateConversation, t: Ticket, conv: ConversationRef | None, ticket_of_conversation: Ticket | None, now: datetime
+) -> Decision[tuple[Ticket, ...]]:
+    """T10: a conversation without a ticket joins an existing ticket."""
+    if (bad := _check_conversation(conv, cmd.conversation_id, cmd.account_id)) is not None:
+        return bad
+    if ticket_of_conversation is not None:
+        if ticket_of_conversation.id == t.id:
+            return NOTHING
+        return reject(Reason.CONVERSATION_HAS_TICKET,
+                      f"conversation {cmd.conversation_id} already has ticket {ticket_of_conversation.id}")
+    new = replace(t, conversation_ids=t.conversation_ids + (cmd.conversation_id,), version=t.version + 1)
+    return Decision((new,), (_ev(e.TicketConversationAssociated, new, now, conversation_id=cmd.conversation_id),))
+
+
+def refuse_unlink(cmd: c.RemoveConversationAssociation) -> Decision[Any]:
+    """T3: no message can remove a ticket's conversation association."""
+    return reject(Reason.ASSOCIATION_IMMUTABLE,
+                  f"ticket {cmd.ticket_id} cannot be unlinked from conversation {cmd.conversation_id}",
+                  ("conversation_id",))
+
+
+def decide_ticket_command(
+    cmd: c.TicketCommand, account: Account, t: Ticket | None, policy: HelpDeskPolicy, now: datetime
+) -> Decision[tuple[Ticket, ...]]:
+    """The commands that name one ticket: T3, T4, T5/S1/S2, T6, T7, under X1 and T8."""
+    if isinstance(cmd, c.RemoveConversationAssociation):
+        return refuse_unlink(cmd)
+    if (bad := _check_ticket(t, cmd.ticket_id, cmd.account_id)) is not None:
+        if isinstance(cmd, c.DeleteTicket) and t is not None and t.deleted and t.account_id == cmd.account_id:
+            return NOTHING
+        return bad
+    assert t is not None
+    if (bad := manages_in_help_desk_only(cmd, account, policy)) is not None:
+        return bad
+    if isinstance(cmd, c.UpdateTicketProperties):
+        return update_properties(cmd, account, t, now)
+    if isinstance(cmd, c.ChangeTicketStatus):
+        return change_status(cmd, account, t, now)
+    if isinstance(cmd, c.ChangeTicketOwner):
+        return change_owner(t, cmd.owner_id, now)
+    if isinstance(cmd, c.DeleteTicket):
+        return delete(t, now)
+    raise TypeError(f"unhandled ticket command {type(cmd).__name__}")
+
+
+def follow_conversation_owner(t: Ticket | None, owner_id: str | None, now: datetime) -> Decision[tuple[Ticket, ...]]:
+    """S3: the conversation's new owner becomes its ticket's owner (nothing when it has no live ticket)."""
+    if t is None or t.deleted or t.merged_into:
+        return NOTHING
+    return change_owner(t, owner_id, now)
+
+
+def delete_with_conversation(t: Ticket | None, now: datetime) -> Decision[tuple[Ticket, ...]]:
+    """S5: a trashed conversation's ticket is deleted (once; nothing when already gone)."""
+    if t is None or t.merged_into:
+        return NOTHING
+    return delete(t, now)
+
+
+def project_conversation_event(ref: ConversationRef | None, event: Any) -> ConversationRef | None:
+    """The ticketing worker's view of a conversation after `event`; None when the event is stale (S7)."""
+    if ref is not None and event.version <= ref.version:
+        return None
+    if isinstance(event, e.ConversationCreated):
+        return ConversationRef(
+            id=event.conversation_id, account_id=event.account_id, channel=event.channel, subject=event.subject,
+            owner_id=event.owner_id, workspace=event.workspace, deleted=False, version=event.version,
+        )
+    if ref is None:
+        return None
+    changes: dict[str, Any] = {"version": event.version}
+    if isinstance(event, e.ConversationOwnerChanged):
+        changes["owner_id"] = event.owner_id
+    elif isinstance(event, e.ConversationMovedToHelpDesk):
+        changes["workspace"] = Workspace.HELP_DESK
+    elif isinstance(event, e.ConversationDeleted):
+        changes["deleted"] = True
+    return replace(ref, **changes)
