@@ -79,7 +79,7 @@ cmd_fetch() {
   for version in "${versions[@]}"; do
     log "fetching Apache Kafka $version jars from Maven Central into $LIB ..."
     rm -rf "$tmp"
-    if out=$(cd "$HERE" && mvn -B -q -f "$HERE/pom.xml" dependency:copy-dependencies \
+    if out=$(cd "$HERE" && mvn -B -q -Dstyle.color=never -f "$HERE/pom.xml" dependency:copy-dependencies \
           -DincludeScope=runtime -DoutputDirectory="$tmp" -Dkafka.version="$version" 2>&1) \
        && ls "$tmp"/kafka_2.13-"$version".jar "$tmp"/kafka-tools-"$version".jar >/dev/null 2>&1; then
       touch "$tmp/.fetched-$version"

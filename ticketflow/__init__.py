@@ -1,0 +1,1 @@
+"""Ticketflow: a customer-support inbox with tickets, as message-driven workers over Kafka."""

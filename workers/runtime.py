@@ -1,0 +1,128 @@
+"""What every worker process is made of: a FastStream Kafka broker for its subscribers, an
+idempotent producer, the database engine, the outbox relay, and the reliable handler per input."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from faststream import AckPolicy, FastStream
+from faststream.kafka import KafkaBroker
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts.topics import DEADLETTER
+from storage.database import create_engine
+from storage.migrate import upgrade_async
+from ticketflow.config import Settings
+from workers.delivery.producer import make_producer
+from workers.delivery.relay import OutboxRelay
+from workers.delivery.reliable import ReliableHandler
+
+log = logging.getLogger("ticketflow.worker")
+
+
+class Worker:
+    """One worker process. `start()`/`stop()` for embedding (tests, the demo), `app()` for `faststream run`."""
+
+    def __init__(self, name: str, settings: Settings, uses_database: bool = True) -> None:
+        self.name = name
+        self.settings = settings
+        self.source = f"/ticketflow/{name}"
+        self.uses_database = uses_database
+        self.broker = KafkaBroker(
+            settings.bootstrap_servers,
+            client_id=f"ticketflow-{name}",
+            allow_auto_create_topics=False,
+            ack_policy=AckPolicy.MANUAL,
+            acks="all",
+            enable_idempotence=True,
+            graceful_timeout=30.0,
+            logger=logging.getLogger(f"ticketflow.{name}.faststream"),
+            log_level=logging.DEBUG,
+        )
+        self._producer: AIOKafkaProducer | None = None
+        self._engine: AsyncEngine | None = None
+        self.relay: OutboxRelay | None = None
+        self._started = False
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        assert self._producer is not None, f"worker {self.name} is not started"
+        return self._producer
+
+    @property
+    def engine(self) -> AsyncEngine:
+        assert self._engine is not None, f"worker {self.name} is not started"
+        return self._engine
+
+    def subscriber(self, topic: str, purpose: str) -> Any:
+        """A subscriber that never commits an offset before its message is done (see workers.delivery.reliable)."""
+        return self.broker.subscriber(
+            self.settings.topic(topic),
+            group_id=self.settings.group(self.name, purpose),
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.MANUAL,
+            max_poll_interval_ms=300_000,
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=2_000,
+            title=f"{self.name}.{purpose}",
+        )
+
+    def reliable(self, purpose: str) -> ReliableHandler:
+        return ReliableHandler(
+            consumer=f"{self.name}.{purpose}",
+            producer=lambda: self.producer,
+            deadletter_topic=self.settings.topic(DEADLETTER),
+            grace_seconds=self.settings.reference_grace_seconds,
+            fault=self.settings.fault,
+        )
+
+    def committed(self) -> None:
+        """A transaction that wrote outbox rows committed: wake the relay."""
+        if self.relay is not None:
+            self.relay.notify()
+
+    async def open(self, migrate: bool = True) -> None:
+        """Everything but the consumers: database, producer, relay."""
+        if self.uses_database:
+            if migrate:
+                await upgrade_async(self.settings.database_url)
+            self._engine = create_engine(self.settings.database_url)
+        self._producer = make_producer(self.settings.bootstrap_servers, f"ticketflow-{self.name}-producer")
+        await self._producer.start()
+        if self.uses_database:
+            self.relay = OutboxRelay(self.engine, self.producer, self.name, self.settings.relay_interval_seconds)
+            self.relay.start()
+
+    async def close(self) -> None:
+        if self.relay is not None:
+            try:
+                await self.relay.stop()
+            except Exception as exc:  # noqa: BLE001 - unsent rows stay in the outbox for next time
+                log.warning("relay %s could not flush on stop: %r", self.name, exc)
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+        if self._engine is not None:
+            await self._engine.dispose()
+
+    async def start(self, migrate: bool = True) -> None:
+        await self.open(migrate)
+        await self.broker.start()
+        self._started = True
+
+    async def stop(self) -> None:
+        if self._started:
+            await self.broker.stop()
+            self._started = False
+        await self.close()
+
+    def app(self) -> FastStream:
+        async def _open() -> None:
+            await self.open()
+
+        async def _close() -> None:
+            await self.close()
+
+        return FastStream(self.broker, on_startup=[_open], after_shutdown=[_close])

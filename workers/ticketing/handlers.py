@@ -1,0 +1,104 @@
+"""The ticketing worker's handlers: parse, load, call the rule, save, emit. No decisions here."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from contracts import commands as c
+from contracts.accounts import Account
+from contracts.events import conversation_event_adapter
+from contracts.rejections import Reason
+from storage.unit_of_work import UnitOfWork
+from workers.accounts import load_account
+from workers.decision import Decision, reject
+from workers.delivery.emit import emit
+from workers.delivery.errors import NotYetKnown
+from workers.delivery.parsing import envelope_of, parse
+from workers.inbound.handlers import rejection_event
+from workers.runtime import Worker
+from workers.ticketing import rules, store
+from workers.ticketing.model import HelpDeskPolicy, Ticket
+
+OWNER = "ticketing"
+
+
+async def _decide(conn: AsyncConnection, cmd: Any, account: Account, policy: HelpDeskPolicy,
+                  now: datetime) -> tuple[Decision[tuple[Ticket, ...]], dict[str, Ticket]]:
+    """Load what the command names, call its rule; returns the decision and the tickets as loaded."""
+    if isinstance(cmd, c.CreateTicket):
+        ref = await store.get_ref(conn, cmd.conversation_id)
+        existing = await store.ticket_of_conversation(conn, cmd.conversation_id)
+        return rules.create_ticket(cmd, account, ref, existing, policy, str(uuid.uuid4()), now), {}
+    if isinstance(cmd, (c.ApplyConversationOwnerToTicket, c.DeleteTicketOfConversation)):
+        ticket = await store.ticket_of_conversation(conn, cmd.conversation_id)
+        loaded = {ticket.id: ticket} if ticket else {}
+        if ticket is not None and ticket.account_id != cmd.account_id:
+            return reject(Reason.NOT_FOUND, f"no conversation {cmd.conversation_id} in account {cmd.account_id}"), {}
+        if isinstance(cmd, c.ApplyConversationOwnerToTicket):
+            return rules.follow_conversation_owner(ticket, cmd.owner_id, now), loaded
+        return rules.delete_with_conversation(ticket, now), loaded
+    ticket = await store.get_ticket(conn, cmd.ticket_id)
+    loaded = {ticket.id: ticket} if ticket else {}
+    if isinstance(cmd, c.MergeTickets):
+        other = await store.get_ticket(conn, cmd.merged_ticket_id)
+        if other is not None:
+            loaded[other.id] = other
+        if (bad := _help_desk_only(cmd, account, policy)) is not None:
+            return bad, loaded
+        return rules.merge(cmd, ticket, other, now), loaded
+    if isinstance(cmd, c.AssociateConversation):
+        if ticket is None or ticket.account_id != cmd.account_id:
+            return reject(Reason.NOT_FOUND, f"no ticket {cmd.ticket_id} in account {cmd.account_id}"), loaded
+        if (bad := _help_desk_only(cmd, account, policy)) is not None:
+            return bad, loaded
+        ref = await store.get_ref(conn, cmd.conversation_id)
+        existing = await store.ticket_of_conversation(conn, cmd.conversation_id)
+        return rules.associate(cmd, ticket, ref, existing, now), loaded
+    return rules.decide_ticket_command(cmd, account, ticket, policy, now), loaded
+
+
+def _help_desk_only(cmd: Any, account: Account, policy: HelpDeskPolicy) -> Decision[Any] | None:
+    return rules.manages_in_help_desk_only(cmd, account, policy)
+
+
+async def handle_command(worker: Worker, record: Any, patience_expired: bool) -> None:
+    """T1-T10, S3 and S5 (ticket side) for one ticket command."""
+    cmd = parse(record, c.ticket_command_adapter, "ticket command")
+    cause = envelope_of(record)
+    now = datetime.now(timezone.utc)
+    async with UnitOfWork(worker.engine, f"{OWNER}.commands", OWNER) as uow:
+        if await uow.already_processed(cmd.command_id):
+            return
+        account = await load_account(uow.conn, OWNER, cmd.account_id)
+        if account is None:
+            if not patience_expired:
+                raise NotYetKnown(cmd.account_id)
+            decision: Decision[Any] = reject(Reason.UNKNOWN_ACCOUNT, f"account {cmd.account_id!r} is unknown")
+            loaded: dict[str, Ticket] = {}
+        else:
+            decision, loaded = await _decide(uow.conn, cmd, account, worker.settings.help_desk_policy, now)
+        if decision.rejected and decision.extra.get(rules.AWAIT_PROJECTION) and not patience_expired:
+            raise NotYetKnown(getattr(cmd, "conversation_id", ""))
+        for ticket in decision.state or ():
+            await store.save_ticket(uow.conn, ticket, loaded.get(ticket.id))
+        events = decision.events
+        if decision.rejected:
+            subject = getattr(cmd, "ticket_id", None) or getattr(cmd, "conversation_id", None)
+            events = (rejection_event(cmd, decision, now, subject),)
+        await emit(uow, worker.settings.topic_prefix, worker.source, events, cause)
+        await uow.mark_processed(cmd.command_id)
+    worker.committed()
+
+
+async def project_conversation(worker: Worker, record: Any, _patience_expired: bool) -> None:
+    """Keep the ticketing worker's view of conversations (T1 defaults, X1, T10); stale versions are dropped (S7)."""
+    event = parse(record, conversation_event_adapter, "conversation event")
+    async with worker.engine.begin() as conn:
+        ref = await store.get_ref(conn, event.conversation_id)
+        new = rules.project_conversation_event(ref, event)
+        if new is not None:
+            await store.save_ref(conn, new, existed=ref is not None)
