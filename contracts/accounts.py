@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from contracts.common import Contract, ReplyToClosedPolicy, StatusState, Tier
 
@@ -77,6 +77,13 @@ class Account(Contract):
     created_at: datetime = Field(description="When the account was created (timezone-aware).")
     name: str = Field(default="", description="Display name.")
     settings: AccountSettings = Field(default_factory=AccountSettings, description="Per-account settings.")
+
+    @field_validator("created_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("created_at must carry a timezone")
+        return value
 
     def pipeline(self, pipeline_id: str) -> Pipeline | None:
         return next((p for p in self.settings.pipelines if p.id == pipeline_id), None)

@@ -50,13 +50,16 @@ def validate_properties(account: Account, values: dict[str, Any], *, custom_only
         return Rejection(Reason.ASSOCIATION_IMMUTABLE, f"the ticket's conversation association cannot be edited: {', '.join(linked)}", tuple(linked))
     allowed = set(custom) if custom_only else set(custom) | set(BUILT_IN_EDITABLE)
     unknown = sorted(n for n in values if n not in allowed)
-    if unknown:
-        hints = [f"{n} (use {MANAGED_ELSEWHERE[n]})" if MANAGED_ELSEWHERE.get(n) else n for n in unknown]
-        return Rejection(Reason.UNKNOWN_PROPERTY, f"unknown or non-editable properties: {', '.join(hints)}", tuple(unknown))
     invalid = sorted(
         n for n, v in values.items()
-        if not (_custom_valid(custom[n], v) if n in custom else _builtin_valid(n, v))
+        if n in allowed and not (_custom_valid(custom[n], v) if n in custom else _builtin_valid(n, v))
     )
+    if unknown:
+        hints = [f"{n} (use {MANAGED_ELSEWHERE[n]})" if MANAGED_ELSEWHERE.get(n) else n for n in unknown]
+        detail = f"unknown or non-editable properties: {', '.join(hints)}"
+        if invalid:
+            detail += f"; invalid values for: {', '.join(invalid)}"
+        return Rejection(Reason.UNKNOWN_PROPERTY, detail, tuple(unknown + invalid))
     if invalid:
         return Rejection(Reason.INVALID_PROPERTY_VALUE, f"invalid values for: {', '.join(invalid)}", tuple(invalid))
     return None

@@ -1,0 +1,52 @@
+"""Running the workers: one (`ticketflow worker NAME`) or all three in one process (`ticketflow up`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from storage.migrate import upgrade_async
+from ticketflow.config import Settings
+from workers.runtime import Worker
+
+WORKERS = ("inbound", "ticketing", "sync")
+
+
+def build_worker(name: str, settings: Settings) -> Worker:
+    if name == "inbound":
+        from workers.inbound.app import build
+    elif name == "ticketing":
+        from workers.ticketing.app import build
+    elif name == "sync":
+        from workers.sync.app import build
+    else:
+        raise ValueError(f"unknown worker {name!r}; choose from {', '.join(WORKERS)}")
+    return build(settings)
+
+
+async def start_workers(settings: Settings, names: tuple[str, ...] = WORKERS) -> list[Worker]:
+    await upgrade_async(settings.database_url)
+    workers = [build_worker(n, settings) for n in names]
+    for worker in workers:
+        await worker.start(migrate=False)
+    return workers
+
+
+async def stop_workers(workers: list[Worker]) -> None:
+    for worker in reversed(workers):
+        await worker.stop()
+
+
+async def run_until_stopped(settings: Settings, names: tuple[str, ...]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    workers = await start_workers(settings, names)
+    logging.getLogger("ticketflow").info("workers %s running on %s; Ctrl-C stops", ", ".join(names),
+                                          settings.bootstrap_servers)
+    try:
+        await stop.wait()
+    finally:
+        await stop_workers(workers)
