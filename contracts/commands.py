@@ -100,7 +100,8 @@ class CreateTicket(Command):
     pipeline: str | None = Field(default=None, description="Default: `support`.")
     status: str | None = Field(default=None, description="Default: the pipeline's first status (`new`).")
     priority: str | None = Field(default=None, description="`low`, `medium`, `high` or `urgent`.")
-    owner_id: str | None = Field(default=None, description="Default (when omitted): the conversation's owner. Null: no owner.")
+    owner_id: str | None = Field(default=None, description="Default (null or omitted): the conversation's owner.")
+    without_owner: bool = Field(default=False, description="true: create the ticket with no owner, whatever the conversation's.")
     category: str | None = Field(default=None, max_length=200, description="Ticket category.")
     properties: dict[str, JsonValue] = Field(default_factory=dict, description="Values of the account's custom properties.")
 

@@ -8,6 +8,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from contracts.topics import DEADLETTER
 from ticketflow.config import Settings
+from ticketflow.topology import partitions_of
 from workers.delivery.producer import make_producer
 
 
@@ -18,20 +19,27 @@ async def read_dead_letters(settings: Settings, limit: int = 1000) -> list[Any]:
                                 client_id="ticketflow-deadletters")
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        partitions = await partitions_of(settings.bootstrap_servers, [topic])
         if not partitions:
             return []
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
         records: list[Any] = []
-        while len(records) < limit and any(await consumer.position(tp) < ends[tp] for tp in partitions):
+        while len(records) < limit and await _behind(consumer, partitions, ends):
             batch = await consumer.getmany(timeout_ms=1000)
             for recs in batch.values():
                 records.extend(recs)
         return records[:limit]
     finally:
         await consumer.stop()
+
+
+async def _behind(consumer: AIOKafkaConsumer, partitions: list[TopicPartition], ends: dict[Any, int]) -> bool:
+    for tp in partitions:
+        if await consumer.position(tp) < ends[tp]:
+            return True
+    return False
 
 
 def describe(record: Any) -> str:

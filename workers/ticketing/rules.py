@@ -94,7 +94,7 @@ def create_ticket(
         return Decision(rejection=bad_props)
     if (bad_custom := validate_properties(account, dict(cmd.properties), custom_only=True)) is not None:
         return Decision(rejection=bad_custom)
-    owner = cmd.owner_id if "owner_id" in cmd.model_fields_set else conv.owner_id
+    owner = None if cmd.without_owner else (cmd.owner_id or conv.owner_id)
     to_help_desk = policy.applies_to(account) or conv.workspace is Workspace.HELP_DESK
     ticket = Ticket(
         id=new_ticket_id, account_id=account.account_id,

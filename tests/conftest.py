@@ -1,0 +1,63 @@
+"""Session fixtures: a real Kafka broker and a real PostgreSQL (see tests/support/services.py),
+topics provisioned under a prefix unique to this run, and the three workers running in-process."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from ticketflow.config import Settings
+
+
+@pytest.fixture(scope="session")
+def kafka() -> Iterator[str]:
+    from tests.support.services import kafka_bootstrap
+
+    with kafka_bootstrap() as bootstrap:
+        yield bootstrap
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    from tests.support.services import postgres_url
+
+    with postgres_url() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def run_prefix() -> str:
+    """Every topic and consumer group of this test run lives under this prefix (isolation between runs)."""
+    return f"test-{uuid.uuid4().hex[:8]}."
+
+
+@pytest.fixture(scope="session")
+async def settings(kafka: str, postgres: str, run_prefix: str) -> Settings:
+    from ticketflow.provisioning import apply_topics
+
+    s = Settings(bootstrap_servers=kafka, database_url=postgres, topic_prefix=run_prefix,
+                 reference_grace_seconds=10.0)
+    await apply_topics(s)
+    return s
+
+
+@pytest.fixture(scope="session")
+async def system(settings: Settings) -> AsyncIterator[object]:
+    from contracts.topics import CONVERSATION_COMMANDS
+    from storage.database import create_engine
+    from tests.support.kafka import Probe
+    from tests.support.system import WATCHED, System
+    from ticketflow.running import start_workers, stop_workers
+
+    workers = await start_workers(settings)
+    probe = Probe(settings.bootstrap_servers, [settings.topic(t) for t in WATCHED])
+    await probe.start()
+    engine = create_engine(settings.database_url)
+    try:
+        yield System(settings, engine, probe)
+    finally:
+        await probe.stop()
+        await stop_workers(workers)
+        await engine.dispose()

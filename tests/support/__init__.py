@@ -1,0 +1,1 @@
+"""Test helpers that talk to the real broker and database."""
