@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite on a real Kafka broker and a real PostgreSQL, both started here by the
+# project's own launchers (left running for the next run; see README "Stopping everything").
+# Set KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL (postgresql+asyncpg://...) to use existing ones.
+# Extra arguments go to pytest, e.g. scripts/test.sh tests/unit -x
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+
+scripts/bootstrap.sh
+
+if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
+  export KAFKA_PORT="${KAFKA_PORT:-9092}"
+  deploy/kafka/kafka.sh start
+  export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT"
+fi
+case "${DATABASE_URL:-}" in
+  postgresql*) ;;
+  *) export DATABASE_URL="$(deploy/postgres/postgres.sh start | tail -n 1)" ;;
+esac
+echo "tests: kafka at $KAFKA_BOOTSTRAP_SERVERS, database at ${DATABASE_URL%%@*}@${DATABASE_URL#*@}"
+
+exec .venv/bin/python -m pytest -ra "$@"
