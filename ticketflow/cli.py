@@ -93,6 +93,14 @@ def _cmd_deadletters(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_lag(_args: argparse.Namespace, settings: Settings) -> int:
+    from ticketflow.observe import lag_report
+
+    for group, topic, lag in asyncio.run(lag_report(settings)):
+        print(f"{group:55} {topic:50} lag={lag}")
+    return 0
+
+
 def _cmd_schemas(args: argparse.Namespace, _settings: Settings) -> int:
     from contracts.schema import write_schemas
 
@@ -143,6 +151,8 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--partition", type=int, default=0)
     d.add_argument("--offset", type=int, default=0)
     d.set_defaults(func=_cmd_deadletters)
+
+    sub.add_parser("lag", help="consumer lag of every worker group").set_defaults(func=_cmd_lag)
 
     s = sub.add_parser("schemas", help="write JSON Schema for every message")
     s.add_argument("--out", default="docs/schemas")

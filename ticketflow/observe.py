@@ -1,0 +1,179 @@
+"""Watching topics and consumer groups on the real broker, the way another service (or an operator) would.
+
+Used by `ticketflow lag`, the demo and the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from contracts.topics import (
+    ACCOUNTS, CONVERSATION_COMMANDS, CONVERSATION_EVENTS, INBOUND_MESSAGES, TICKET_COMMANDS, TICKET_EVENTS,
+)
+from ticketflow.topology import partitions_of
+
+WORKER_GROUPS: tuple[tuple[str, str, str], ...] = (
+    ("inbound", "messages", INBOUND_MESSAGES), ("inbound", "commands", CONVERSATION_COMMANDS),
+    ("inbound", "accounts", ACCOUNTS), ("ticketing", "commands", TICKET_COMMANDS),
+    ("ticketing", "conversations", CONVERSATION_EVENTS), ("ticketing", "accounts", ACCOUNTS),
+    ("sync", "ticket-events", TICKET_EVENTS), ("sync", "conversation-events", CONVERSATION_EVENTS),
+)
+"""(worker, purpose, topic) of every consumer group: `settings.group(worker, purpose)` reads `topic`."""
+
+WAIT_SECONDS = 60.0
+"""How long to wait for an eventual outcome before giving up (generous: this is no timing check)."""
+
+
+@dataclass(frozen=True)
+class Seen:
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    headers: dict[str, str]
+    value: bytes
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return json.loads(self.value)
+
+    @property
+    def type(self) -> str | None:
+        try:
+            return self.body.get("type")
+        except ValueError:
+            return None
+
+
+class Probe:
+    """Reads topics from the beginning in the background and keeps every record it saw."""
+
+    def __init__(self, bootstrap: str, topics: list[str]) -> None:
+        self.bootstrap = bootstrap
+        self.topics = topics
+        self.records: list[Seen] = []
+        self._task: asyncio.Task[None] | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._new = asyncio.Condition()
+
+    async def start(self) -> None:
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        await self._consumer.start()
+        parts = await partitions_of(self.bootstrap, self.topics)
+        self._consumer.assign(parts)
+        await self._consumer.seek_to_beginning(*parts)
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        if self._consumer:
+            await self._consumer.stop()
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=200)
+            if not batch:
+                continue
+            for recs in batch.values():
+                for r in recs:
+                    headers = {k: v.decode(errors="replace") for k, v in r.headers or ()}
+                    self.records.append(Seen(r.topic, r.partition, r.offset, r.key.decode() if r.key else None,
+                                             headers, r.value or b""))
+            async with self._new:
+                self._new.notify_all()
+
+    def matching(self, predicate: Callable[[Seen], bool]) -> list[Seen]:
+        return [r for r in self.records if _safe(predicate, r)]
+
+    async def wait_for(self, predicate: Callable[[Seen], bool], count: int = 1, timeout: float = WAIT_SECONDS,
+                       what: str = "") -> list[Seen]:
+        """The matching records, once at least `count` have been seen; fails after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.matching(predicate)
+            if len(found) >= count:
+                return found
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"waited for {count} x {what or predicate}; saw {len(found)}")
+            async with self._new:
+                try:
+                    await asyncio.wait_for(self._new.wait(), timeout=min(remaining, 0.5))
+                except asyncio.TimeoutError:
+                    pass
+
+
+def _safe(predicate: Callable[[Seen], bool], r: Seen) -> bool:
+    try:
+        return bool(predicate(r))
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return False
+
+
+async def group_lag(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer, group: str,
+                    parts: list[TopicPartition]) -> int:
+    ends = await consumer.end_offsets(parts)
+    committed = await admin.list_consumer_group_offsets(group, partitions=parts)
+    lag = 0
+    for tp in parts:
+        meta = committed.get(tp)
+        done = meta.offset if meta is not None and meta.offset >= 0 else 0
+        lag += max(0, ends[tp] - done)
+    return lag
+
+
+async def settle(bootstrap: str, groups: list[tuple[str, str]], timeout: float = WAIT_SECONDS,
+                 also_quiet: Callable[[], Awaitable[bool]] | None = None) -> None:
+    """Wait until every (group, topic) has committed everything published so far, twice in a row.
+
+    Workers produce into each other's inputs, so one quiet pass is not enough: two consecutive passes
+    with zero lag everywhere (and `also_quiet`, e.g. an empty outbox) mean the whole system has
+    processed all it was given.
+    """
+    parts = await partitions_of(bootstrap, sorted({t for _g, t in groups}))
+    by_topic = {t: [tp for tp in parts if tp.topic == t] for _g, t in groups}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        while quiet < 2:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the workers did not catch up within {timeout}s")
+            lags = [await group_lag(admin, consumer, g, by_topic[t]) for g, t in groups]
+            idle = sum(lags) == 0 and (also_quiet is None or await also_quiet())
+            quiet = quiet + 1 if idle else 0
+            await asyncio.sleep(0.3)
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def lag_report(settings: Any) -> list[tuple[str, str, int]]:
+    """(group, topic, lag) for every worker consumer group: what `ticketflow lag` prints."""
+    groups = [(settings.group(w, p), settings.topic(t)) for w, p, t in WORKER_GROUPS]
+    parts = await partitions_of(settings.bootstrap_servers, sorted({t for _g, t in groups}))
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+        return [(g, t, await group_lag(admin, consumer, g, [tp for tp in parts if tp.topic == t])) for g, t in groups]
+    finally:
+        await consumer.stop()
+        await admin.close()
