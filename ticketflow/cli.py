@@ -168,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     level = logging.WARNING if not args.verbose else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        # FastStream warns at every start that it will not create topics: that is our intent.
+        for worker in ("inbound", "ticketing", "sync"):
+            logging.getLogger(f"ticketflow.{worker}.faststream").setLevel(logging.ERROR)
     return int(args.func(args, Settings.from_env()) or 0)
 
 

@@ -7,6 +7,7 @@ per-conversation order) and shrinking is impossible, so neither is done automati
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -46,6 +47,7 @@ async def apply_topics(settings: Settings, catalogue: tuple[TopicSpec, ...] = CA
                 for name in missing
             ])
             report.created.extend(missing)
+            await _wait_for_leaders(admin, missing)
         present = [name for name in wanted if name in existing]
         if present:
             for name, problems in (await _drift(admin, present, wanted, settings.replication_factor)).items():
@@ -56,6 +58,17 @@ async def apply_topics(settings: Settings, catalogue: tuple[TopicSpec, ...] = CA
         return report
     finally:
         await admin.close()
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout: float = 30.0) -> None:
+    """New topics are usable once every partition has a leader; clients started before see errors."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        described = await admin.describe_topics(names)
+        if all(t["error_code"] == 0 and t["partitions"] and all(p["leader"] >= 0 for p in t["partitions"])
+               for t in described):
+            return
+        await asyncio.sleep(0.2)
 
 
 async def _drift(admin: AIOKafkaAdminClient, names: list[str], wanted: dict[str, TopicSpec],

@@ -46,6 +46,12 @@ def resolve_contact(msg: InboundMessage, found: Contact | None, new_id: str) -> 
     )
 
 
+def conversation_title(text: str, limit: int = 80) -> str:
+    """A subject for channels without one (chat, WhatsApp): the first line of the first message."""
+    first = text.strip().splitlines()[0] if text.strip() else "(no text)"
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
 def receive_inbound_message(
     msg: InboundMessage,
     account: Account,
@@ -76,7 +82,7 @@ def receive_inbound_message(
             contact_id=contact.id,
             channel=msg.channel,
             thread_key=msg.channel_thread_key,
-            subject=msg.subject,
+            subject=msg.subject or conversation_title(msg.text),
             status=ConversationStatus.OPEN,
             owner_id=None,
             workspace=Workspace.INBOX,

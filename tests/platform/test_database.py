@@ -1,0 +1,227 @@
+"""Storage on both real backends (PostgreSQL and a SQLite file): Alembic migrations, and the building
+blocks of exactly-once processing (X5) in `storage.unit_of_work.UnitOfWork`: a unique processed-message
+id per consumer, an outbox written in the same transaction as the state, and UTC datetimes throughout."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from alembic.script import ScriptDirectory
+from pydantic import BaseModel
+from sqlalchemy import func, insert, inspect, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts.envelope import Envelope
+from storage.database import create_engine
+from storage.migrate import alembic_config, upgrade_async
+from storage.tables import metadata, outbox, processed_messages
+from storage.unit_of_work import UnitOfWork
+
+pytestmark = pytest.mark.db
+
+
+def _plain_dsn(url: str) -> str:
+    """asyncpg's own DSN for a SQLAlchemy `postgresql+asyncpg://` URL."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A brand-new, empty database on each backend (PostgreSQL: a database of its own, dropped afterwards)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'ticketflow.db'}"
+        return
+    postgres: str = request.getfixturevalue("postgres")
+    name = f"tf_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(_plain_dsn(postgres))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield make_url(postgres).set(database=name).render_as_string(hide_password=False)
+    finally:
+        admin = await asyncpg.connect(_plain_dsn(postgres))
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    await upgrade_async(db_url)
+    eng = create_engine(db_url)
+    try:
+        yield eng
+    finally:
+        await eng.dispose()
+
+
+def _head(url: str) -> str:
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    assert head is not None
+    return head
+
+
+async def _schema(eng: AsyncEngine) -> dict[str, Any]:
+    def read(sync_conn: Any) -> dict[str, Any]:
+        insp = inspect(sync_conn)
+        return {
+            table: (sorted((c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(table)),
+                    insp.get_pk_constraint(table)["constrained_columns"],
+                    sorted(i["name"] for i in insp.get_indexes(table)))
+            for table in sorted(insp.get_table_names())
+        }
+
+    async with eng.connect() as conn:
+        return await conn.run_sync(read)
+
+
+async def _version(eng: AsyncEngine) -> list[str]:
+    async with eng.connect() as conn:
+        return list((await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars())
+
+
+async def test_migrations_bring_an_empty_database_to_head_and_a_second_run_is_a_no_op(db_url: str) -> None:
+    eng = create_engine(db_url)
+    try:
+        assert await _schema(eng) == {}
+
+        await upgrade_async(db_url)
+        schema = await _schema(eng)
+        assert set(schema) == set(metadata.tables) | {"alembic_version"}
+        assert await _version(eng) == [_head(db_url)]
+        async with eng.begin() as conn:
+            await conn.execute(insert(processed_messages).values(
+                consumer="migrations-test", message_id="m-1", processed_at=datetime.now(timezone.utc)))
+
+        await upgrade_async(db_url)  # already at head: nothing changes, nothing is lost
+        assert await _schema(eng) == schema
+        assert await _version(eng) == [_head(db_url)]
+        async with eng.connect() as conn:
+            kept = (await conn.execute(select(processed_messages.c.message_id)
+                                       .where(processed_messages.c.consumer == "migrations-test"))).scalars().all()
+        assert kept == ["m-1"]
+    finally:
+        await eng.dispose()
+
+
+async def test_x5_processed_message_id_is_unique_per_consumer(engine: AsyncEngine) -> None:
+    async with UnitOfWork(engine, "inbound.messages", "inbound") as uow:
+        assert not await uow.already_processed("msg-1")
+        await uow.mark_processed("msg-1")
+
+    with pytest.raises(IntegrityError):
+        async with UnitOfWork(engine, "inbound.messages", "inbound") as uow:
+            assert await uow.already_processed("msg-1")
+            await uow.mark_processed("msg-1")  # a redelivery that skipped the check cannot record it twice
+
+    # The id is unique per consumer: another consumer of the same message records it independently.
+    async with UnitOfWork(engine, "ticketing.conversations", "ticketing") as uow:
+        assert not await uow.already_processed("msg-1")
+        await uow.mark_processed("msg-1")
+
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(processed_messages.c.consumer, processed_messages.c.message_id)
+                                   .order_by(processed_messages.c.consumer))).all()
+    assert [tuple(r) for r in rows] == [("inbound.messages", "msg-1"), ("ticketing.conversations", "msg-1")]
+
+
+class Note(BaseModel):
+    type: str = "note.added"
+    note_id: str
+    text: str
+
+
+def _envelope(note: Note) -> Envelope:
+    return Envelope(id=f"evt-{note.note_id}", type=note.type, source="/tests/platform",
+                    time=datetime.now(timezone.utc), subject=note.note_id, account_id="acct-1")
+
+
+async def _outbox_rows(engine: AsyncEngine, producer: str) -> list[Any]:
+    async with engine.connect() as conn:
+        return (await conn.execute(select(outbox).where(outbox.c.producer == producer).order_by(outbox.c.id))).all()
+
+
+async def _processed(engine: AsyncEngine, consumer: str) -> int:
+    async with engine.connect() as conn:
+        return await conn.scalar(select(func.count()).select_from(processed_messages)
+                                 .where(processed_messages.c.consumer == consumer))
+
+
+async def test_x5_outbox_rows_exist_only_when_the_transaction_commits(engine: AsyncEngine) -> None:
+    class Boom(Exception):
+        pass
+
+    lost = Note(note_id="n-rolled-back", text="never published")
+    with pytest.raises(Boom):
+        async with UnitOfWork(engine, "notes.consumer", "notes") as uow:
+            await uow.mark_processed("in-1")
+            await uow.publish("t.notes", "conv-1", lost, _envelope(lost))
+            assert len((await uow.conn.execute(select(outbox).where(outbox.c.producer == "notes"))).all()) == 1
+            raise Boom("the state change failed after the outbox write")
+    assert await _outbox_rows(engine, "notes") == []
+    assert await _processed(engine, "notes.consumer") == 0  # nothing of the failed transaction remains
+
+    kept = Note(note_id="n-committed", text="published once the transaction commits")
+    async with UnitOfWork(engine, "notes.consumer", "notes") as uow:
+        await uow.mark_processed("in-1")
+        await uow.publish("t.notes", "conv-1", kept, _envelope(kept))
+        # Not visible to anyone else (e.g. the relay) before the commit.
+        assert await _outbox_rows(engine, "notes") == []
+
+    rows = await _outbox_rows(engine, "notes")
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row.topic, row.key, row.sent_at) == ("t.notes", "conv-1", None)
+    assert Note.model_validate_json(row.value) == kept
+    headers = dict(row.headers)
+    assert headers["ce_id"] == "evt-n-committed" and headers["ce_type"] == "note.added"
+    assert row.created_at.tzinfo == timezone.utc
+    assert await _processed(engine, "notes.consumer") == 1
+
+
+async def test_utc_datetime_round_trips_timezone_aware_utc(engine: AsyncEngine) -> None:
+    plus_0530 = timezone(timedelta(hours=5, minutes=30))
+    written = {
+        "utc": datetime(2024, 3, 31, 23, 59, 59, 123456, tzinfo=timezone.utc),
+        "offset": datetime(2024, 4, 1, 5, 29, 59, 654321, tzinfo=plus_0530),  # 2024-03-31T23:59:59.654321Z
+        "negative": datetime(2023, 12, 31, 20, 0, tzinfo=timezone(timedelta(hours=-5))),  # 2024-01-01T01:00Z
+    }
+    async with engine.begin() as conn:
+        for name, when in written.items():
+            await conn.execute(insert(processed_messages).values(consumer="tz", message_id=name, processed_at=when))
+
+    async with engine.connect() as conn:
+        read = {r.message_id: r.processed_at
+                for r in (await conn.execute(select(processed_messages).where(processed_messages.c.consumer == "tz")))}
+        # Ordering and comparison happen on the UTC instant in the database, too.
+        ordered = (await conn.execute(select(processed_messages.c.message_id)
+                                      .where(processed_messages.c.consumer == "tz")
+                                      .order_by(processed_messages.c.processed_at))).scalars().all()
+        later = (await conn.execute(select(processed_messages.c.message_id).where(
+            processed_messages.c.consumer == "tz",
+            processed_messages.c.processed_at > datetime(2024, 3, 31, 23, 59, 59, 500000, tzinfo=timezone.utc),
+        ))).scalars().all()
+
+    for name, when in written.items():
+        assert read[name] == when
+        assert read[name].tzinfo == timezone.utc
+        assert read[name].utcoffset() == timedelta(0)
+        assert read[name].isoformat() == when.astimezone(timezone.utc).isoformat()
+    assert ordered == ["negative", "utc", "offset"]
+    assert later == ["offset"]
+
+    with pytest.raises(StatementError, match="naive datetime"):
+        async with engine.begin() as conn:
+            await conn.execute(insert(processed_messages).values(
+                consumer="tz", message_id="naive", processed_at=datetime(2024, 1, 1, 12, 0)))
