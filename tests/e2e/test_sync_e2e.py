@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiokafka import AIOKafkaProducer
 
 from contracts import commands as c
-from contracts.topics import TICKET_EVENTS
+from contracts.topics import CONVERSATION_COMMANDS, TICKET_EVENTS
 
 
 async def ticket_with_two_conversations(system, account: str) -> tuple[str, str, str]:
@@ -25,6 +25,13 @@ async def move_ticket(system, account: str, ticket_id: str, status: str, then: s
     before = system.types(ticket_id).count(then)
     await system.command(c.ChangeTicketStatus, account, ticket_id=ticket_id, status=status)
     await system.wait_event(ticket_id, then, count=before + 1)
+
+
+def sync_close_commands(system, conv: str) -> list:
+    """The close_conversation commands the sync worker sent for `conv` (S1)."""
+    return system.probe.matching(
+        lambda r: r.topic.endswith(CONVERSATION_COMMANDS) and r.key == conv and r.type == "close_conversation"
+        and r.body["actor_id"] == c.SYNC_ACTOR)
 
 
 def seen_ticket_closed(system, ticket_id: str) -> list:
@@ -161,6 +168,9 @@ async def test_s7_a_duplicated_ticket_closed_event_closes_the_conversation_once(
         lambda r: r.topic.endswith(TICKET_EVENTS) and r.key == ticket_id and r.type == "ticket.closed", count=2,
         what="the duplicate ticket.closed")
     await system.settle()
+    # the sync worker did react to the duplicate, with the same derived command id, which was dropped
+    commands = sync_close_commands(system, conv)
+    assert len(commands) == 2 and commands[0].body["command_id"] == commands[1].body["command_id"]
     assert system.types(conv).count("conversation.closed") == 1
     stored = await system.conversation(conv)
     assert (stored.status, stored.version) == ("closed", conv_version)
@@ -183,6 +193,8 @@ async def test_s7_a_late_ticket_closed_event_after_reopen_leaves_the_conversatio
         lambda r: r.topic.endswith(TICKET_EVENTS) and r.key == ticket_id and r.type == "ticket.closed", count=2,
         what="the late ticket.closed")
     await system.settle()
+    commands = sync_close_commands(system, conv)
+    assert len(commands) == 2 and commands[0].body["command_id"] == commands[1].body["command_id"]
     stored = await system.conversation(conv)
     assert (stored.status, stored.version) == ("open", on_time[0].version)
     assert system.types(conv) == conv_types

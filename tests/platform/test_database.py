@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, insert, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, StatementError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from contracts.envelope import Envelope
 from storage.database import create_engine
@@ -158,7 +158,7 @@ async def _processed(engine: AsyncEngine, consumer: str) -> int:
                                  .where(processed_messages.c.consumer == consumer))
 
 
-async def test_x5_outbox_rows_exist_only_when_the_transaction_commits(engine: AsyncEngine) -> None:
+async def test_x5_outbox_rows_exist_only_when_the_transaction_commits(engine: AsyncEngine, db_url: str) -> None:
     class Boom(Exception):
         pass
 
@@ -172,13 +172,20 @@ async def test_x5_outbox_rows_exist_only_when_the_transaction_commits(engine: As
     assert await _outbox_rows(engine, "notes") == []
     assert await _processed(engine, "notes.consumer") == 0  # nothing of the failed transaction remains
 
-    kept = Note(note_id="n-committed", text="published once the transaction commits")
-    async with UnitOfWork(engine, "notes.consumer", "notes") as uow:
-        await uow.mark_processed("in-1")
-        await uow.publish("t.notes", "conv-1", kept, _envelope(kept))
-        # Not visible to anyone else (e.g. the relay) before the commit.
-        assert await _outbox_rows(engine, "notes") == []
+    reader = create_async_engine(db_url)
+    try:
+        kept = Note(note_id="n-committed", text="published once the transaction commits")
+        async with UnitOfWork(engine, "notes.consumer", "notes") as uow:
+            await uow.mark_processed("in-1")
+            await uow.publish("t.notes", "conv-1", kept, _envelope(kept))
+            # Not visible to another reader before the commit. (That reader uses a plain engine: the
+            # project's SQLite engine opens every transaction with BEGIN IMMEDIATE, reads included, so
+            # a reader on it would wait for this writer instead of reading.)
+            assert await _outbox_rows(reader, "notes") == []
 
+        assert len(await _outbox_rows(reader, "notes")) == 1
+    finally:
+        await reader.dispose()
     rows = await _outbox_rows(engine, "notes")
     assert len(rows) == 1
     row = rows[0]

@@ -39,7 +39,14 @@ def parse(record: Any, adapter: TypeAdapter[Any], what: str) -> Any:
         return adapter.validate_python(data)
     except ValidationError as exc:
         errors = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:10])
-        reason = "unknown_type" if any(err["type"] == "union_tag_invalid" for err in exc.errors()) else "invalid_schema"
-        if any(err["type"] == "union_tag_not_found" for err in exc.errors()):
-            reason = "missing_type"
-        raise BadMessage(reason, f"not a valid {what} (type={kind!r}): {errors}") from exc
+        raise BadMessage(_reason(exc), f"not a valid {what} (type={kind!r}): {errors}") from exc
+
+
+def _reason(exc: ValidationError) -> str:
+    """unknown_type / missing_type when the `type` field is the problem, else invalid_schema."""
+    for err in exc.errors():
+        if err["type"] == "union_tag_not_found":
+            return "missing_type"
+        if err["type"] == "union_tag_invalid" or (err["loc"] == ("type",) and err["type"] == "literal_error"):
+            return "unknown_type"
+    return "invalid_schema"

@@ -1,0 +1,227 @@
+"""X4 and X5 end to end: bad input is dead-lettered and never blocks; redelivery, crashes between
+the database commit and the offset commit, and database outages change nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from sqlalchemy.engine import make_url
+
+from contracts import commands as c
+from contracts.topics import CONVERSATION_COMMANDS, DEADLETTER, INBOUND_MESSAGES, TICKET_COMMANDS
+from storage.database import create_engine
+from tests.support.kafka import Probe
+from tests.support.proxy import OutageProxy
+from tests.support.system import WATCHED, System, new_id
+from ticketflow.provisioning import apply_topics
+from ticketflow.running import build_worker
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+async def _raw(system: System, topic: str, key: bytes, value: bytes, headers: list | None = None) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=system.settings.bootstrap_servers, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        await producer.send_and_wait(system.settings.topic(topic), key=key, value=value, headers=headers or [])
+    finally:
+        await producer.stop()
+
+
+def _dead(system: System, key: bytes) -> list:
+    return system.probe.matching(lambda r: r.topic.endswith(DEADLETTER) and r.key == key.decode())
+
+
+@pytest.mark.parametrize(
+    ("label", "value", "reason"),
+    [
+        ("not-json", b"\x00\xffnot json at all", "not_json"),
+        ("wrong-schema", json.dumps({"type": "inbound.message", "channel": "email", "text": "hi"}).encode(), "invalid_schema"),
+        ("unknown-type", json.dumps({"type": "inbound.fax", "account_id": "x"}).encode(), "unknown_type"),
+        ("missing-account", json.dumps({"type": "inbound.message", "channel": "email", "channel_message_id": "m",
+                                        "channel_thread_key": "t", "sender_email": "a@b.c", "text": "hi",
+                                        "sent_at": "2026-01-01T00:00:00+00:00"}).encode(), "invalid_schema"),
+    ],
+)
+async def test_x4_malformed_inbound_message_is_dead_lettered_with_its_bytes_and_the_next_one_is_processed(
+        system, label, value, reason):
+    account = await system.account()
+    key = f"{account}:email:{label}".encode()  # the same key: the same partition as the good message after it
+    await _raw(system, INBOUND_MESSAGES, key, value, headers=[("origin", b"gateway-7")])
+    good = system.inbound(account, thread=label)
+    await _raw(system, INBOUND_MESSAGES, key, good.model_dump_json().encode())
+    await system.probe.wait_for(lambda r: r.type == "conversation.message_received"
+                                and r.body["channel_message_id"] == good.channel_message_id, what="the good message")
+    dead = (await system.probe.wait_for(lambda r: r.topic.endswith(DEADLETTER) and r.key == key.decode(),
+                                        what="the dead letter"))[0]
+    assert dead.value == value
+    assert dead.headers["dlq_reason"] == reason
+    assert dead.headers["dlq_original_topic"] == system.settings.topic(INBOUND_MESSAGES)
+    assert dead.headers["dlq_consumer"] == "inbound.messages"
+    assert dead.headers["origin"] == "gateway-7"
+    assert int(dead.headers["dlq_original_offset"]) >= 0 and dead.headers["dlq_detail"]
+
+
+async def test_x4_inbound_message_for_an_unknown_account_is_dead_lettered_not_guessed(system):
+    msg = system.inbound(new_id("never-published-"))
+    await system.publish(msg)
+    dead = await system.probe.wait_for(lambda r: r.topic.endswith(DEADLETTER) and r.body.get("channel_message_id")
+                                       == msg.channel_message_id, what="dead letter for the unknown account")
+    assert dead[0].headers["dlq_reason"] == "unknown_account"
+    await system.settle()
+    assert await system.conversations_of(msg.account_id) == []
+
+
+@pytest.mark.parametrize("topic", [CONVERSATION_COMMANDS, TICKET_COMMANDS])
+async def test_x4_command_of_unknown_type_is_dead_lettered(system, topic):
+    account = await system.account()
+    body = json.dumps({"type": "explode", "command_id": new_id(), "account_id": account}).encode()
+    key = new_id("key-").encode()
+    await _raw(system, topic, key, body)
+    dead = (await system.probe.wait_for(lambda r: r.topic.endswith(DEADLETTER) and r.key == key.decode()))[0]
+    assert dead.headers["dlq_reason"] == "unknown_type" and dead.value == body
+
+
+async def test_x5_the_same_command_twice_has_one_effect(system):
+    account = await system.account()
+    conv = await system.new_conversation(account)
+    reply = c.ReplyToConversation(command_id=new_id("cmd-"), account_id=account, conversation_id=conv, text="On it!")
+    await system.publish(reply, reply)
+    await system.wait_event(conv, "conversation.message_sent")
+    await system.settle()
+    assert system.types(conv).count("conversation.message_sent") == 1
+    outgoing = [m for m in await system.messages_of(conv) if m.direction == "outgoing"]
+    assert len(outgoing) == 1
+
+
+async def _isolated(system: System) -> tuple:
+    """Settings with topics and groups of their own, so a separately run worker does not meet the session's."""
+    settings = replace(system.settings, topic_prefix=f"iso-{uuid.uuid4().hex[:8]}.")
+    await apply_topics(settings)
+    probe = Probe(settings.bootstrap_servers, [settings.topic(t) for t in WATCHED])
+    await probe.start()
+    return settings, System(settings, system.engine, probe)
+
+
+def _worker_process(settings, name: str, fault: str = "") -> subprocess.Popen:
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers, "DATABASE_URL": settings.database_url,
+           "TICKETFLOW_TOPIC_PREFIX": settings.topic_prefix, "TICKETFLOW_FAULT": fault,
+           "TICKETFLOW_REFERENCE_GRACE_SECONDS": "10"}
+    return subprocess.Popen([sys.executable, "-m", "ticketflow.cli", "worker", name], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+async def _wait_exit(proc: subprocess.Popen, timeout: float = 90.0) -> int:
+    for _ in range(int(timeout * 10)):
+        if proc.poll() is not None:
+            return proc.returncode
+        await asyncio.sleep(0.1)
+    proc.kill()
+    raise AssertionError("the worker did not exit")
+
+
+async def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        await _wait_exit(proc)
+
+
+async def test_x5_inbound_worker_killed_between_db_commit_and_offset_commit_changes_nothing(system):
+    settings, iso = await _isolated(system)
+    try:
+        account = await iso.account()
+        crashing = _worker_process(settings, "inbound", fault="crash_before_ack:inbound.messages")
+        msg = iso.inbound(account)
+        await iso.publish(msg)
+        assert await _wait_exit(crashing) == 17, crashing.stderr.read().decode()[-2000:]
+        convs = await iso.conversations_of(account)
+        assert len(convs) == 1, "the transaction committed before the crash"
+        restarted = _worker_process(settings, "inbound")
+        try:
+            received = await iso.probe.wait_for(
+                lambda r: r.type == "conversation.message_received" and r.key == convs[0].id, what="relayed event")
+            created = await iso.wait_event(convs[0].id, "conversation.created")
+            await _caught_up(iso, "inbound", "messages", INBOUND_MESSAGES)
+        finally:
+            await _stop(restarted)
+        assert len(await iso.conversations_of(account)) == 1
+        assert len(await iso.messages_of(convs[0].id)) == 1
+        assert len(received) == 1 and len(created) == 1
+        assert iso.types(convs[0].id) == ["conversation.created", "conversation.message_received"]
+    finally:
+        await iso.probe.stop()
+
+
+async def test_x5_ticketing_worker_killed_between_db_commit_and_offset_commit_creates_one_ticket(system):
+    settings, iso = await _isolated(system)
+    inbound = _worker_process(settings, "inbound")
+    try:
+        account = await iso.account()
+        conv = await iso.new_conversation(account)
+        crashing = _worker_process(settings, "ticketing", fault="crash_before_ack:ticketing.commands")
+        create = c.CreateTicket(command_id=new_id("cmd-"), account_id=account, conversation_id=conv)
+        await iso.publish(create)
+        assert await _wait_exit(crashing) == 17, crashing.stderr.read().decode()[-2000:]
+        assert len(await iso.tickets_of(account)) == 1
+        restarted = _worker_process(settings, "ticketing")
+        try:
+            await iso.probe.wait_for(lambda r: r.type == "ticket.created" and conv in r.body["conversation_ids"])
+            await _caught_up(iso, "ticketing", "commands", TICKET_COMMANDS)
+        finally:
+            await _stop(restarted)
+        tickets = await iso.tickets_of(account)
+        assert len(tickets) == 1
+        assert iso.types(tickets[0].id) == ["ticket.created"]
+        assert iso.rejections(create.command_id) == []
+    finally:
+        await _stop(inbound)
+        await iso.probe.stop()
+
+
+async def _caught_up(iso: System, worker: str, purpose: str, topic: str) -> None:
+    from tests.support.kafka import settle
+
+    await settle(iso.settings.bootstrap_servers, [(iso.settings.group(worker, purpose), iso.settings.topic(topic))],
+                 also_quiet=iso._outbox_empty)
+
+
+async def test_x5_database_outage_pauses_and_retries_and_never_dead_letters(system, caplog):
+    url = make_url(system.settings.database_url)
+    proxy = OutageProxy(url.host or "127.0.0.1", url.port or 5432)
+    await proxy.start()
+    settings, iso = await _isolated(system)
+    settings = replace(settings, database_url=url.set(port=proxy.port).render_as_string(hide_password=False))
+    worker = build_worker("inbound", settings)
+    await worker.start()
+    try:
+        account = await iso.account()
+        await iso.new_conversation(account)  # the worker is up and knows the account
+        await proxy.cut()
+        caplog.set_level(logging.WARNING, logger="ticketflow.delivery")
+        msg = iso.inbound(account)
+        await iso.publish(msg)
+        for _ in range(600):  # wait until the worker has met the outage at least twice
+            if sum("transient failure" in r.getMessage() for r in caplog.records) >= 2:
+                break
+            await asyncio.sleep(0.1)
+        assert sum("transient failure" in r.getMessage() for r in caplog.records) >= 2
+        await proxy.restore()
+        await iso.probe.wait_for(lambda r: r.type == "conversation.message_received"
+                                 and r.body["channel_message_id"] == msg.channel_message_id, what="message after outage")
+        await _caught_up(iso, "inbound", "messages", INBOUND_MESSAGES)
+        assert iso.probe.matching(lambda r: r.topic.endswith(DEADLETTER)) == []
+        assert len(await iso.conversations_of(account)) == 2
+    finally:
+        await worker.stop()
+        await proxy.cut()
+        await iso.probe.stop()
