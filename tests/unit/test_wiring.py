@@ -1,0 +1,65 @@
+"""Wiring, without a broker: every worker subscribes to the catalogue's topics with the groups that
+operators and `ticketflow lag` expect, with an ack policy that never commits before the work is
+done, and the JSON Schemas in docs/schemas are the ones the models generate today."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from faststream import AckPolicy
+
+from typing import get_args
+
+from contracts.schema import SCHEMAS, json_schemas
+from contracts.topics import (
+    ACCOUNTS, CATALOGUE, CONVERSATION_COMMANDS, CONVERSATION_EVENTS, INBOUND_MESSAGES, OUTBOUND_MESSAGES, REJECTIONS,
+    TICKET_COMMANDS, TICKET_EVENTS, route,
+)
+from ticketflow.config import Settings
+from ticketflow.observe import WORKER_GROUPS
+from ticketflow.running import WORKERS, build_worker
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_x5_every_worker_group_reads_its_catalogue_topic_with_a_manual_ack_policy():
+    settings = Settings(topic_prefix="wiring.")
+    seen = set()
+    for name in WORKERS:
+        worker = build_worker(name, settings)
+        for sub in worker.broker.subscribers:
+            (topic,) = [t.name for t in sub.topics]
+            seen.add((sub.group_id, topic))
+            assert sub.ack_policy is AckPolicy.MANUAL
+    expected = {(settings.group(w, p), settings.topic(t)) for w, p, t in WORKER_GROUPS}
+    assert seen == expected
+    catalogued = {settings.topic(spec.name) for spec in CATALOGUE}
+    assert {t for _g, t in seen} <= catalogued
+
+
+def _members(model: object) -> list[type]:
+    args = get_args(model)
+    if not args:
+        return [model]  # type: ignore[list-item]
+    return [m for a in args for m in _members(a) if isinstance(m, type)]
+
+
+def test_x3_every_message_type_routes_to_the_catalogue_topic_that_carries_it():
+    expected = {
+        "conversation-command": CONVERSATION_COMMANDS, "ticket-command": TICKET_COMMANDS,
+        "conversation-event": CONVERSATION_EVENTS, "ticket-event": TICKET_EVENTS, "command.rejected": REJECTIONS,
+        "outbound.message": OUTBOUND_MESSAGES, "inbound.message": INBOUND_MESSAGES, "account": ACCOUNTS,
+    }
+    for schema_name, model in SCHEMAS.items():
+        for cls in _members(model):
+            ids = {f: "x" for f in ("ticket_id", "conversation_id") if f in cls.model_fields}
+            body = cls.model_construct(**ids)
+            assert route(body) == expected[schema_name], (schema_name, cls.__name__)
+
+
+def test_json_schemas_in_docs_are_generated_from_the_models():
+    for name, schema in json_schemas().items():
+        path = REPO / "docs" / "schemas" / f"{name}.schema.json"
+        assert path.exists(), f"run `ticketflow schemas` to write {path}"
+        assert json.loads(path.read_text()) == schema, f"{path} is stale: run `ticketflow schemas`"
