@@ -10,19 +10,21 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, writer: bool = True) -> AsyncEngine:
+    """The engine for `url`. On SQLite, a writer's transactions take the write lock at BEGIN
+    (so two writers queue instead of deadlocking); a reader's (`writer=False`) do not, and with WAL
+    they read the last committed state while a writer works."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30})
-        _sqlite_write_transactions(engine)
+        _sqlite_pragmas(engine, begin_immediate=writer)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=5, pool_pre_ping=True)
 
 
-def _sqlite_write_transactions(engine: AsyncEngine) -> None:
-    """WAL for concurrent readers, and BEGIN IMMEDIATE so two writers queue instead of deadlocking."""
+def _sqlite_pragmas(engine: AsyncEngine, begin_immediate: bool) -> None:
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -35,4 +37,4 @@ def _sqlite_write_transactions(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if begin_immediate else "BEGIN")

@@ -54,7 +54,7 @@ async def system(settings: Settings) -> AsyncIterator[object]:
     workers = await start_workers(settings)
     probe = Probe(settings.bootstrap_servers, [settings.topic(t) for t in WATCHED])
     await probe.start()
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, writer=False)
     try:
         yield System(settings, engine, probe)
     finally:

@@ -68,7 +68,7 @@ def _cmd_context(args: argparse.Namespace, settings: Settings) -> int:
     from ticketflow.context import conversation_context
 
     async def run() -> dict | None:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, writer=False)
         try:
             return await conversation_context(engine, args.conversation_id)
         finally:

@@ -270,7 +270,7 @@ async def run_demo(settings: Settings, fresh: bool = True) -> int:
     workers = await start_workers(s)
     probe = Probe(s.bootstrap_servers, [s.topic(t) for t in WATCHED])
     await probe.start()
-    engine = create_engine(s.database_url)
+    engine = create_engine(s.database_url, writer=False)
     d = Driver(s, engine, probe)
     story = Story()
     try:
