@@ -106,7 +106,7 @@ async def test_x5_the_same_command_twice_has_one_effect(system):
 
 async def _isolated(system: System) -> tuple:
     """Settings with topics and groups of their own, so a separately run worker does not meet the session's."""
-    settings = replace(system.settings, topic_prefix=f"iso-{uuid.uuid4().hex[:8]}.")
+    settings = replace(system.settings, topic_prefix=f"{system.settings.topic_prefix}iso-{uuid.uuid4().hex[:8]}.")
     await apply_topics(settings)
     probe = Probe(settings.bootstrap_servers, [settings.topic(t) for t in WATCHED])
     await probe.start()
