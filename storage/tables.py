@@ -63,8 +63,8 @@ contacts = Table(
     Column("phone", String(32)),
     Column("name", String(200)),
     Column("created_at", UtcDateTime(), nullable=False),
-    Index(None, "account_id", "email"),
-    Index(None, "account_id", "phone"),
+    Index(None, "account_id", "email", unique=True),  # C1: one contact per address in an account
+    Index(None, "account_id", "phone", unique=True),
 )
 
 conversations = Table(

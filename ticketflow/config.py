@@ -40,6 +40,7 @@ class Settings:
     help_desk_policy: HelpDeskPolicy = field(default_factory=HelpDeskPolicy)
     reference_grace_seconds: float = 5.0
     relay_interval_seconds: float = 0.05
+    consumers_per_input: int = 1
     fault: str = ""
 
     @classmethod
@@ -53,6 +54,7 @@ class Settings:
             help_desk_policy=_policy_from_env(),
             reference_grace_seconds=float(env.get("TICKETFLOW_REFERENCE_GRACE_SECONDS", "5")),
             fault=env.get("TICKETFLOW_FAULT", ""),
+            consumers_per_input=int(env.get("TICKETFLOW_CONSUMERS_PER_INPUT", "1")),
         )
 
     def topic(self, base: str) -> str:

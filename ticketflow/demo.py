@@ -287,8 +287,9 @@ async def run_demo(settings: Settings, fresh: bool = True) -> int:
     for rule, ok, what in story.checks:
         print(f"  [{'ok' if ok else 'FAIL'}] {rule}: {what}")
     failed = [c for c in story.checks if not c[1]]
-    print(f"\n{len(story.checks) - len(failed)} of {len(story.checks)} checks hold; took {time.monotonic() - started:.1f}s. "
-          f"Try: DATABASE_URL={database_url} .venv/bin/ticketflow context <conversation-id>")
+    alice = next((k for k, v in story.names.items() if v.startswith("A: ")), "<conversation-id>")
+    print(f"\n{len(story.checks) - len(failed)} of {len(story.checks)} checks hold; took {time.monotonic() - started:.1f}s.")
+    print(f"Alice's context panel (Q1/Q2): DATABASE_URL={database_url} .venv/bin/ticketflow context {alice}")
     return 1 if failed else 0
 
 

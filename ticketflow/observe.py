@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -31,7 +32,7 @@ WAIT_SECONDS = 60.0
 """How long to wait for an eventual outcome before giving up (generous: this is no timing check)."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class Seen:
     topic: str
     partition: int
@@ -40,16 +41,17 @@ class Seen:
     headers: dict[str, str]
     value: bytes
 
-    @property
+    @cached_property
     def body(self) -> dict[str, Any]:
         return json.loads(self.value)
 
-    @property
+    @cached_property
     def type(self) -> str | None:
         try:
-            return self.body.get("type")
+            body = self.body
         except ValueError:
             return None
+        return body.get("type") if isinstance(body, dict) else None
 
 
 class Probe:

@@ -57,7 +57,12 @@ class Worker:
         return self._engine
 
     def subscriber(self, topic: str, purpose: str) -> Any:
-        """A subscriber that never commits an offset before its message is done (see workers.delivery.reliable)."""
+        """A subscriber that never commits an offset before its message is done (see workers.delivery.reliable).
+
+        With `consumers_per_input` > 1 it runs that many consumers in the group, each with its own
+        partitions, processed in order; `ack()` commits only that consumer's partitions.
+        """
+        extra = {"max_workers": self.settings.consumers_per_input} if self.settings.consumers_per_input > 1 else {}
         return self.broker.subscriber(
             self.settings.topic(topic),
             group_id=self.settings.group(self.name, purpose),
@@ -67,6 +72,7 @@ class Worker:
             session_timeout_ms=10_000,
             heartbeat_interval_ms=2_000,
             title=f"{self.name}.{purpose}",
+            **extra,
         )
 
     def reliable(self, purpose: str) -> ReliableHandler:

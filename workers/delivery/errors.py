@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, TimeoutError as PoolTimeout
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, TimeoutError as PoolTimeout
 
 
 class BadMessage(Exception):
@@ -22,6 +22,15 @@ class NotYetKnown(Exception):
     Its owner may simply not have published it yet, so the handler waits a grace period before
     treating it as unknown.
     """
+
+
+class ConcurrentUpdate(Exception):
+    """Another transaction changed the row since it was loaded (optimistic version check)."""
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """Two transactions raced (same row updated, same unique key inserted): retrying sees the winner."""
+    return isinstance(exc, (ConcurrentUpdate, IntegrityError))
 
 
 def is_transient(exc: BaseException) -> bool:

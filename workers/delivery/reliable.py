@@ -3,6 +3,7 @@
     parse -> process in one DB transaction -> ack
 
 * transient failures (database down, locked) retry with capped backoff, forever: never dead-lettered;
+* conflicts (a concurrent update of the same row, a unique key inserted meanwhile) retry a few times;
 * `NotYetKnown` retries for a grace period, then the handler is told to stop waiting;
 * `BadMessage`, and any other error, dead-letters the message with its reason;
 * the offset is committed (ack) only after the transaction committed or the dead letter was acked.
@@ -24,9 +25,12 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from workers.delivery.deadletter import dead_letter
-from workers.delivery.errors import BadMessage, NotYetKnown, is_transient
+from workers.delivery.errors import BadMessage, NotYetKnown, is_conflict, is_transient
 
 log = logging.getLogger("ticketflow.delivery")
+
+MAX_CONFLICT_RETRIES = 10
+"""A race with another transaction is retried this often before the message counts as failed."""
 
 Process = Callable[[Any, bool], Awaitable[None]]
 """process(record, patience_expired) runs one transaction for the record."""
@@ -61,6 +65,7 @@ class ReliableHandler:
     async def run(self, record: Any, process: Process) -> None:
         started = time.monotonic()
         backoff = 0.1
+        conflicts = 0
         while True:
             patience_expired = time.monotonic() - started >= self.grace_seconds
             try:
@@ -74,6 +79,12 @@ class ReliableHandler:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - classified below
+                if is_conflict(exc) and conflicts < MAX_CONFLICT_RETRIES:
+                    conflicts += 1
+                    log.info("conflict on %s[%s]@%s, retrying (%d): %r",
+                             record.topic, record.partition, record.offset, conflicts, exc)
+                    await asyncio.sleep(0.05 * conflicts)
+                    continue
                 if is_transient(exc):
                     log.warning("transient failure on %s[%s]@%s, retrying in %.1fs: %r",
                                 record.topic, record.partition, record.offset, backoff, exc)

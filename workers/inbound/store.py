@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from workers.delivery.errors import ConcurrentUpdate
+
 from contracts.common import Channel, ConversationStatus, Workspace
 from storage.tables import contacts, conversations, messages
 from storage.unit_of_work import now_utc
@@ -52,7 +54,7 @@ async def save_conversation(conn: AsyncConnection, conv: Conversation, previous:
         update(conversations).where(conversations.c.id == conv.id, conversations.c.version == previous.version).values(**values)
     )
     if result.rowcount != 1:
-        raise RuntimeError(f"conversation {conv.id} changed under us (version {previous.version})")
+        raise ConcurrentUpdate(f"conversation {conv.id} changed since version {previous.version}")
 
 
 async def find_contact(conn: AsyncConnection, account_id: str, email: str | None, phone: str | None) -> Contact | None:

@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from workers.delivery.errors import ConcurrentUpdate
+
 from contracts.common import Channel, StatusState, Workspace
 from storage.tables import conversation_refs, ticket_conversations, tickets
 from workers.ticketing.model import ConversationRef, Ticket
@@ -55,7 +57,7 @@ async def save_ticket(conn: AsyncConnection, ticket: Ticket, previous: Ticket | 
         result = await conn.execute(
             update(tickets).where(tickets.c.id == ticket.id, tickets.c.version == previous.version).values(**values))
         if result.rowcount != 1:
-            raise RuntimeError(f"ticket {ticket.id} changed under us (version {previous.version})")
+            raise ConcurrentUpdate(f"ticket {ticket.id} changed since version {previous.version}")
     before = set(previous.conversation_ids) if previous else set()
     for position, conv_id in enumerate(ticket.conversation_ids):
         if conv_id in before:
