@@ -102,3 +102,53 @@ async def test_t8_older_professional_account_keeps_tickets_in_the_inbox(system):
     await system.settle()
     assert (await system.ticket(ticket_id)).workspace == "inbox"
     assert (await system.conversation(conv)).workspace == "inbox"
+
+
+async def test_t4_property_edits_apply_whole_or_not_at_all(system):
+    from contracts.accounts import CustomProperty, PropertyType
+
+    account = await system.account(custom_properties=(
+        CustomProperty(name="order_number", type=PropertyType.STRING),
+        CustomProperty(name="refund_type", type=PropertyType.ENUMERATION, options=("full", "partial")),
+    ))
+    conv = await system.new_conversation(account)
+    ticket_id = await system.new_ticket(account, conv)
+    bad = await system.command(c.UpdateTicketProperties, account, ticket_id=ticket_id,
+                               properties={"priority": "urgent", "refund_type": "some", "colour": "red"})
+    rejection = await system.rejection(bad)
+    assert rejection["reason"] == "unknown_property" and set(rejection["names"]) == {"colour", "refund_type"}
+    await system.command(c.UpdateTicketProperties, account, ticket_id=ticket_id,
+                         properties={"priority": "urgent", "refund_type": "full", "order_number": "1042"})
+    changed = (await system.wait_event(ticket_id, "ticket.properties_changed"))[0].body
+    assert set(changed["changes"]) == {"priority", "refund_type", "order_number"}
+    await system.settle()
+    ticket = await system.ticket(ticket_id)
+    assert ticket.priority == "urgent"
+    assert ticket.properties == {"refund_type": "full", "order_number": "1042"}
+    assert system.types(ticket_id) == ["ticket.created", "ticket.properties_changed"]
+
+
+async def test_t5_close_date_is_set_on_closing_and_cleared_on_reopening(system):
+    account = await system.account()
+    conv = await system.new_conversation(account)
+    ticket_id = await system.new_ticket(account, conv)
+    await system.command(c.ChangeTicketStatus, account, ticket_id=ticket_id, status="closed")
+    closed = (await system.wait_event(ticket_id, "ticket.closed"))[0].body
+    await system.settle()
+    assert (await system.ticket(ticket_id)).close_date is not None and closed["close_date"]
+    await system.command(c.ChangeTicketStatus, account, ticket_id=ticket_id, status="waiting_on_contact")
+    await system.wait_event(ticket_id, "ticket.reopened")
+    await system.settle()
+    assert (await system.ticket(ticket_id)).close_date is None
+
+
+async def test_t10_a_conversation_without_ticket_joins_an_existing_ticket(system):
+    account = await system.account()
+    first = await system.new_conversation(account)
+    second = await system.new_conversation(account, email="sam@example.com")
+    ticket_id = await system.new_ticket(account, first)
+    await system.command(c.AssociateConversation, account, ticket_id=ticket_id, conversation_id=second)
+    associated = (await system.wait_event(ticket_id, "ticket.conversation_associated"))[0].body
+    assert associated["conversation_ids"] == [first, second]
+    again = await system.command(c.CreateTicket, account, conversation_id=second)
+    assert (await system.rejection(again))["reason"] == "conversation_already_has_ticket"
