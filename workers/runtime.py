@@ -43,6 +43,7 @@ class Worker:
         )
         self._producer: AIOKafkaProducer | None = None
         self._engine: AsyncEngine | None = None
+        self._reader: AsyncEngine | None = None
         self.relay: OutboxRelay | None = None
         self._started = False
 
@@ -98,7 +99,9 @@ class Worker:
         self._producer = make_producer(self.settings.bootstrap_servers, f"ticketflow-{self.name}-producer")
         await self._producer.start()
         if self.uses_database:
-            self.relay = OutboxRelay(self.engine, self.producer, self.name, self.settings.relay_interval_seconds)
+            self._reader = create_engine(self.settings.database_url, writer=False)
+            self.relay = OutboxRelay(self.engine, self.producer, self.name, self.settings.relay_interval_seconds,
+                                     reader=self._reader)
             self.relay.start()
 
     async def close(self) -> None:
@@ -110,8 +113,9 @@ class Worker:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
-        if self._engine is not None:
-            await self._engine.dispose()
+        for engine in (self._engine, self._reader):
+            if engine is not None:
+                await engine.dispose()
 
     async def start(self, migrate: bool = True) -> None:
         await self.open(migrate)

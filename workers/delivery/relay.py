@@ -12,6 +12,7 @@ import asyncio
 import logging
 import zlib
 from datetime import timedelta
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import delete, select, text, update
@@ -27,8 +28,9 @@ SENT_RETENTION = timedelta(hours=1)
 
 class OutboxRelay:
     def __init__(self, engine: AsyncEngine, producer: AIOKafkaProducer, owner: str,
-                 interval: float = 0.05, batch: int = 500) -> None:
+                 interval: float = 0.05, batch: int = 500, reader: AsyncEngine | None = None) -> None:
         self.engine = engine
+        self.reader = reader or engine
         self.producer = producer
         self.owner = owner
         self.interval = interval
@@ -82,30 +84,53 @@ class OutboxRelay:
 
     async def flush(self) -> int:
         """Publish one batch of unsent rows in id order; returns how many were sent."""
+        if self.engine.dialect.name == "postgresql":
+            sent = await self._flush_locked()
+        else:
+            sent = await self._flush_unlocked()
+        self.published += sent
+        return sent
+
+    async def _flush_locked(self) -> int:
+        """PostgreSQL: one replica at a time (advisory lock), rows read, published and marked in one transaction."""
         async with self.engine.connect() as conn:
             async with conn.begin():
-                if conn.dialect.name == "postgresql":
-                    got = await conn.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": self._lock_key})
-                    if not got:
-                        return 0
-                rows = (await conn.execute(
-                    select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.headers, outbox.c.value)
-                    .where(outbox.c.producer == self.owner, outbox.c.sent_at.is_(None))
-                    .order_by(outbox.c.id).limit(self.batch)
-                )).all()
-                if not rows:
+                got = await conn.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": self._lock_key})
+                if not got:
                     return 0
-                futures = [
-                    await self.producer.send(
-                        row.topic, value=row.value, key=row.key.encode(),
-                        headers=[(k, v.encode()) for k, v in row.headers],
-                    )
-                    for row in rows
-                ]
-                await asyncio.gather(*futures)
-                await conn.execute(update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(sent_at=now_utc()))
-        self.published += len(rows)
+                rows = (await conn.execute(self._unsent())).all()
+                if rows:
+                    await self._publish(rows)
+                    await conn.execute(self._mark_sent(rows))
+                return len(rows)
+
+    async def _flush_unlocked(self) -> int:
+        """SQLite: read and mark in two short transactions, so the write lock is never held while Kafka acks."""
+        async with self.reader.connect() as conn:
+            rows = (await conn.execute(self._unsent())).all()
+        if not rows:
+            return 0
+        await self._publish(rows)
+        async with self.engine.begin() as conn:
+            await conn.execute(self._mark_sent(rows))
         return len(rows)
+
+    def _unsent(self) -> Any:
+        return (select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.headers, outbox.c.value)
+                .where(outbox.c.producer == self.owner, outbox.c.sent_at.is_(None))
+                .order_by(outbox.c.id).limit(self.batch))
+
+    @staticmethod
+    def _mark_sent(rows: Any) -> Any:
+        return update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(sent_at=now_utc())
+
+    async def _publish(self, rows: Any) -> None:
+        futures = [
+            await self.producer.send(row.topic, value=row.value, key=row.key.encode(),
+                                     headers=[(k, v.encode()) for k, v in row.headers])
+            for row in rows
+        ]
+        await asyncio.gather(*futures)
 
     async def _prune(self) -> None:
         async with self.engine.begin() as conn:
