@@ -60,7 +60,6 @@ async def _delete_topics_under(bootstrap: str, prefix: str) -> None:
 
 @pytest.fixture(scope="session")
 async def system(settings: Settings) -> AsyncIterator[object]:
-    from contracts.topics import CONVERSATION_COMMANDS
     from storage.database import create_engine
     from tests.support.kafka import Probe
     from tests.support.system import WATCHED, System

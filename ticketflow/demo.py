@@ -13,10 +13,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
-
 from contracts import commands as c
-from contracts.common import Channel, ReplyToClosedPolicy, Tier, Workspace
+from contracts.common import Channel, Tier, Workspace
 from contracts.topics import DEADLETTER, INBOUND_MESSAGES
 from storage.database import create_engine
 from ticketflow.config import REPO_ROOT, Settings
@@ -59,13 +57,13 @@ async def play(d: Driver, story: Story) -> None:
     print("Morning: messages arrive")
     first = d.inbound(north, thread="email-thread-1042", email="alice@example.com", subject="Order #1042 arrived damaged",
                       text="The vase in order 1042 arrived broken.")
-    a = story.name(await _deliver(d, first), "A: Alice, email 'Order #1042 arrived damaged'")
+    a = story.name(await d.receive(first), "A: Alice, email 'Order #1042 arrived damaged'")
     say("Alice emails about a damaged order -> conversation A")
     await d.publish(first)
     say("the email gateway redelivers Alice's email (same message id)")
     follow = d.inbound(north, thread="email-thread-1042", email="alice@example.com", subject="Re: Order #1042",
                        text="Photos attached.")
-    await _deliver(d, follow)
+    await d.receive(follow)
     say("Alice follows up in the same email thread -> threaded into A")
     b = story.name(await d.new_conversation(north, channel=Channel.CHAT, thread="chat-77", email="bob@example.com",
                                              subject=None, text="Is my order 1042 insured?"),
@@ -130,7 +128,7 @@ async def play(d: Driver, story: Story) -> None:
     say("W alone is closed; ticket 3 stays open (C6/S6)")
     again = d.inbound(north, thread="email-thread-1042", email="alice@example.com", subject="Re: Order #1042",
                       text="The replacement arrived, thanks!")
-    await _deliver(d, again)
+    await d.receive(again)
     say("Alice writes again on the closed thread: A reopens (C3, the account's setting)")
 
     print("\nClean-up and the help desk")
@@ -149,28 +147,14 @@ async def play(d: Driver, story: Story) -> None:
     say("managing that ticket from the inbox is rejected (T8)")
 
     print("\nBad input")
-    producer = AIOKafkaProducer(bootstrap_servers=d.settings.bootstrap_servers, acks="all", enable_idempotence=True)
-    await producer.start()
-    try:
-        await producer.send_and_wait(d.settings.topic(INBOUND_MESSAGES), key=b"garbage", value=b"<html>not json</html>")
-        stranger = d.inbound("no-such-account")
-        await producer.send_and_wait(d.settings.topic(INBOUND_MESSAGES), key=b"stranger",
-                                     value=stranger.model_dump_json().encode())
-    finally:
-        await producer.stop()
+    await d.publish_raw(d.settings.topic(INBOUND_MESSAGES), b"garbage", b"<html>not json</html>")
+    stranger = d.inbound("no-such-account")
+    await d.publish_raw(d.settings.topic(INBOUND_MESSAGES), b"stranger", stranger.model_dump_json().encode())
     await d.probe.wait_for(lambda r: r.topic.endswith(DEADLETTER), count=2, what="two dead letters")
     say("a gateway publishes bytes that are not JSON, and a message for an unknown account: both dead-lettered (X4)")
     await d.settle()
 
     await _check(d, story, north, a, b, w, dave, k, ta, tb, tw, td, tk, first, second, unlink, bad_edit, inbox_edit)
-
-
-async def _deliver(d: Driver, msg: Any) -> str:
-    await d.publish(msg)
-    seen = await d.probe.wait_for(
-        lambda r: r.type == "conversation.message_received" and r.body["channel_message_id"] == msg.channel_message_id,
-        what=f"message {msg.channel_message_id}")
-    return seen[0].body["conversation_id"]
 
 
 async def _check(d: Driver, story: Story, north: str, a: str, b: str, w: str, dave: str, k: str, ta: str, tb: str,

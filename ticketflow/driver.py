@@ -15,13 +15,19 @@ from contracts.accounts import Account, AccountSettings
 from contracts.common import Channel, ReplyToClosedPolicy, Tier
 from contracts.inbound import InboundMessage
 from contracts.topics import (
-    CONVERSATION_COMMANDS, CONVERSATION_EVENTS, DEADLETTER, INBOUND_MESSAGES, OUTBOUND_MESSAGES, REJECTIONS,
-    TICKET_COMMANDS, TICKET_EVENTS,
+    CONVERSATION_COMMANDS,
+    CONVERSATION_EVENTS,
+    DEADLETTER,
+    OUTBOUND_MESSAGES,
+    REJECTIONS,
+    TICKET_COMMANDS,
+    TICKET_EVENTS,
 )
 from storage.tables import conversations, messages, outbox, tickets
 from ticketflow.config import Settings
-from ticketflow.publishing import publish
 from ticketflow.observe import WORKER_GROUPS, Probe, Seen, settle
+from ticketflow.publishing import publish
+from workers.delivery.producer import make_producer
 
 WATCHED = (CONVERSATION_EVENTS, TICKET_EVENTS, REJECTIONS, OUTBOUND_MESSAGES, DEADLETTER, CONVERSATION_COMMANDS,
            TICKET_COMMANDS)
@@ -60,14 +66,18 @@ class Driver:
             sender_name="Pat", subject=subject, text=text, sent_at=datetime.now(timezone.utc) - timedelta(seconds=1),
         )
 
-    async def new_conversation(self, account_id: str, **kwargs: Any) -> str:
-        """Send an inbound message and return the conversation it created."""
-        msg = self.inbound(account_id, **kwargs)
+    async def receive(self, msg: InboundMessage) -> str:
+        """Publish one inbound channel message; returns the conversation it was threaded into."""
         await self.publish(msg)
-        created = await self.probe.wait_for(
-            lambda r: r.type == "conversation.message_received" and r.body["channel_message_id"] == msg.channel_message_id,
+        seen = await self.probe.wait_for(
+            lambda r: r.type == "conversation.message_received" and r.body["account_id"] == msg.account_id
+            and r.body["channel_message_id"] == msg.channel_message_id,
             what=f"message {msg.channel_message_id} received")
-        return created[0].body["conversation_id"]
+        return seen[0].body["conversation_id"]
+
+    async def new_conversation(self, account_id: str, **kwargs: Any) -> str:
+        """Send an inbound message on a new thread and return the conversation it created."""
+        return await self.receive(self.inbound(account_id, **kwargs))
 
     async def new_ticket(self, account_id: str, conversation_id: str, **fields: Any) -> str:
         cmd = c.CreateTicket(command_id=new_id("cmd-"), account_id=account_id, conversation_id=conversation_id, **fields)
@@ -76,6 +86,32 @@ class Driver:
             lambda r: r.type == "ticket.created" and conversation_id in r.body["conversation_ids"],
             what=f"ticket for {conversation_id}")
         return created[0].body["ticket_id"]
+
+    async def ticket_with_two_conversations(self, account_id: str) -> tuple[str, str, str]:
+        """Two conversations, two tickets, the second merged into the first (T9): (ticket, first, second)."""
+        first = await self.new_conversation(account_id)
+        second = await self.new_conversation(account_id, email="sam@example.com")
+        a = await self.new_ticket(account_id, first)
+        b = await self.new_ticket(account_id, second)
+        await self.command(c.MergeTickets, account_id, ticket_id=a, merged_ticket_id=b)
+        await self.wait_event(b, "ticket.merged")
+        await self.settle()
+        return a, first, second
+
+    async def publish_raw(self, topic: str, key: bytes | None, value: bytes,
+                          headers: list[tuple[str, bytes]] | None = None, partition: int | None = None) -> None:
+        """Publish bytes as they are (malformed input, or a record seen before, again) to a full topic name."""
+        producer = make_producer(self.settings.bootstrap_servers, "ticketflow-driver-raw")
+        await producer.start()
+        try:
+            await producer.send_and_wait(topic, value=value, key=key, headers=headers or [], partition=partition)
+        finally:
+            await producer.stop()
+
+    async def republish(self, record: Seen) -> None:
+        """A record the probe saw, again, byte for byte and to the same partition: a duplicate or late delivery."""
+        await self.publish_raw(record.topic, record.key.encode() if record.key is not None else None, record.value,
+                               [(k, v.encode()) for k, v in record.headers.items()], record.partition)
 
     async def command(self, cls: type, account_id: str, **fields: Any) -> str:
         cmd = cls(command_id=new_id("cmd-"), account_id=account_id, **fields)

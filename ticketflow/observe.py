@@ -16,7 +16,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts.topics import (
-    ACCOUNTS, CONVERSATION_COMMANDS, CONVERSATION_EVENTS, INBOUND_MESSAGES, TICKET_COMMANDS, TICKET_EVENTS,
+    ACCOUNTS,
+    CONVERSATION_COMMANDS,
+    CONVERSATION_EVENTS,
+    INBOUND_MESSAGES,
+    TICKET_COMMANDS,
+    TICKET_EVENTS,
 )
 from ticketflow.topology import partitions_of
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -12,7 +13,6 @@ from storage.tables import account_views
 from storage.unit_of_work import now_utc
 from workers.delivery.errors import BadMessage
 from workers.delivery.parsing import parse
-from pydantic import TypeAdapter
 
 account_adapter: TypeAdapter[Account] = TypeAdapter(Account)
 

@@ -7,18 +7,7 @@ import uuid
 
 from contracts import commands as c
 from contracts.common import Channel, ReplyToClosedPolicy
-from contracts.inbound import InboundMessage
 from contracts.topics import CONVERSATION_EVENTS, OUTBOUND_MESSAGES
-
-
-async def received(system, msg: InboundMessage) -> str:
-    """Publish one inbound channel message and return the conversation it was threaded into."""
-    await system.publish(msg)
-    seen = await system.probe.wait_for(
-        lambda r: r.type == "conversation.message_received" and r.body["account_id"] == msg.account_id
-        and r.body["channel_message_id"] == msg.channel_message_id,
-        what=f"message {msg.channel_message_id} received")
-    return seen[0].body["conversation_id"]
 
 
 async def close(system, account: str, conv: str) -> None:
@@ -32,8 +21,8 @@ async def close(system, account: str, conv: str) -> None:
 async def test_c1_same_thread_key_lands_in_the_same_conversation(system):
     account = await system.account()
     thread = "thread-" + uuid.uuid4().hex
-    first = await received(system, system.inbound(account, thread=thread, text="first"))
-    second = await received(system, system.inbound(account, thread=thread, text="second"))
+    first = await system.receive(system.inbound(account, thread=thread, text="first"))
+    second = await system.receive(system.inbound(account, thread=thread, text="second"))
     assert first == second
     await system.settle()
     assert [m.text for m in await system.messages_of(first)] == ["first", "second"]
@@ -44,8 +33,8 @@ async def test_c1_same_thread_key_lands_in_the_same_conversation(system):
 
 async def test_c1_different_thread_key_opens_a_new_conversation_for_the_same_contact_by_email(system):
     account = await system.account()
-    first = await received(system, system.inbound(account, email="lee@example.com"))
-    second = await received(system, system.inbound(account, email="lee@example.com"))
+    first = await system.receive(system.inbound(account, email="lee@example.com"))
+    second = await system.receive(system.inbound(account, email="lee@example.com"))
     assert first != second
     await system.settle()
     one, two = await system.conversation(first), await system.conversation(second)
@@ -56,17 +45,17 @@ async def test_c1_different_thread_key_opens_a_new_conversation_for_the_same_con
 
 async def test_c1_different_email_is_a_different_contact(system):
     account = await system.account()
-    first = await received(system, system.inbound(account, email="lee@example.com"))
-    second = await received(system, system.inbound(account, email="kim@example.com"))
+    first = await system.receive(system.inbound(account, email="lee@example.com"))
+    second = await system.receive(system.inbound(account, email="kim@example.com"))
     await system.settle()
     assert (await system.conversation(first)).contact_id != (await system.conversation(second)).contact_id
 
 
 async def test_c1_phone_only_whatsapp_messages_with_the_same_number_find_the_same_contact(system):
     account = await system.account()
-    first = await received(system, system.inbound(account, channel=Channel.WHATSAPP, email=None,
+    first = await system.receive(system.inbound(account, channel=Channel.WHATSAPP, email=None,
                                                    phone="+31612345678", subject=None))
-    second = await received(system, system.inbound(account, channel=Channel.WHATSAPP, email=None,
+    second = await system.receive(system.inbound(account, channel=Channel.WHATSAPP, email=None,
                                                     phone="+31612345678", subject=None))
     assert first != second
     await system.settle()
@@ -77,8 +66,8 @@ async def test_c1_phone_only_whatsapp_messages_with_the_same_number_find_the_sam
 
 async def test_c1_phone_finds_the_contact_first_known_by_email_when_the_email_is_absent(system):
     account = await system.account()
-    by_email = await received(system, system.inbound(account, email="ria@example.com", phone="+31687654321"))
-    by_phone = await received(system, system.inbound(account, channel=Channel.WHATSAPP, email=None,
+    by_email = await system.receive(system.inbound(account, email="ria@example.com", phone="+31687654321"))
+    by_phone = await system.receive(system.inbound(account, channel=Channel.WHATSAPP, email=None,
                                                       phone="+31687654321", subject=None))
     await system.settle()
     assert (await system.conversation(by_email)).contact_id == (await system.conversation(by_phone)).contact_id
@@ -90,7 +79,7 @@ async def test_c2_the_same_channel_message_twice_is_stored_once_and_received_onc
     account = await system.account()
     msg = system.inbound(account)
     await system.publish(msg, msg)
-    conv = await received(system, msg)  # a third delivery of the same message, too
+    conv = await system.receive(msg)  # a third delivery of the same message, too
     await system.settle()
     assert len(await system.messages_of(conv)) == 1
     assert system.types(conv) == ["conversation.created", "conversation.message_received"]
@@ -102,9 +91,9 @@ async def test_c2_the_same_channel_message_twice_is_stored_once_and_received_onc
 async def test_c3_contact_message_reopens_a_closed_conversation(system):
     account = await system.account()
     thread = "thread-" + uuid.uuid4().hex
-    conv = await received(system, system.inbound(account, thread=thread, text="first"))
+    conv = await system.receive(system.inbound(account, thread=thread, text="first"))
     await close(system, account, conv)
-    again = await received(system, system.inbound(account, thread=thread, text="are you there?"))
+    again = await system.receive(system.inbound(account, thread=thread, text="are you there?"))
     assert again == conv
     reopened = (await system.wait_event(conv, "conversation.reopened"))[0].body
     assert reopened["cause"] == "contact_message"
@@ -117,9 +106,9 @@ async def test_c3_contact_message_reopens_a_closed_conversation(system):
 async def test_c3_account_setting_starts_a_new_conversation_instead_and_the_old_stays_closed(system):
     account = await system.account(reply_to_closed=ReplyToClosedPolicy.NEW_CONVERSATION)
     thread = "thread-" + uuid.uuid4().hex
-    old = await received(system, system.inbound(account, thread=thread, text="first"))
+    old = await system.receive(system.inbound(account, thread=thread, text="first"))
     await close(system, account, old)
-    new = await received(system, system.inbound(account, thread=thread, text="are you there?"))
+    new = await system.receive(system.inbound(account, thread=thread, text="are you there?"))
     assert new != old
     await system.settle()
     assert (await system.conversation(old)).status == "closed"
@@ -174,13 +163,7 @@ async def test_c5_owner_is_assigned_changed_and_removed(system):
 
 async def test_c6_s6_closing_one_conversation_leaves_its_ticket_and_the_other_conversation_open(system):
     account = await system.account()
-    first = await system.new_conversation(account)
-    second = await system.new_conversation(account, email="sam@example.com")
-    a = await system.new_ticket(account, first)
-    b = await system.new_ticket(account, second)
-    await system.command(c.MergeTickets, account, ticket_id=a, merged_ticket_id=b)
-    await system.wait_event(b, "ticket.merged")
-    await system.settle()
+    a, first, second = await system.ticket_with_two_conversations(account)
     ticket_before = await system.ticket(a)
     ticket_events_before = system.types(a)
     await close(system, account, first)
@@ -285,12 +268,12 @@ async def test_x2_command_for_an_unknown_account_is_rejected_unknown_account_aft
 async def test_x3_conversation_events_are_in_order_versioned_keyed_and_carry_cloudevents_headers(system):
     account = await system.account()
     thread = "thread-" + uuid.uuid4().hex
-    conv = await received(system, system.inbound(account, thread=thread))
+    conv = await system.receive(system.inbound(account, thread=thread))
     await system.command(c.AssignConversationOwner, account, conversation_id=conv, owner_id="agent-ann")
     await system.command(c.ReplyToConversation, account, conversation_id=conv, text="On it")
     await system.command(c.CloseConversation, account, conversation_id=conv)
     await system.wait_event(conv, "conversation.closed")
-    await received(system, system.inbound(account, thread=thread, text="thanks, one more thing"))
+    await system.receive(system.inbound(account, thread=thread, text="thanks, one more thing"))
     await system.wait_event(conv, "conversation.reopened")
     await system.settle()
 

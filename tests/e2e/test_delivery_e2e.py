@@ -14,12 +14,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from sqlalchemy.engine import make_url
 
 from contracts import commands as c
 from contracts.topics import CONVERSATION_COMMANDS, DEADLETTER, INBOUND_MESSAGES, TICKET_COMMANDS
-from storage.database import create_engine
 from tests.support.kafka import Probe
 from tests.support.proxy import OutageProxy
 from tests.support.system import WATCHED, System, new_id
@@ -27,19 +25,6 @@ from ticketflow.provisioning import apply_topics
 from ticketflow.running import build_worker
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-async def _raw(system: System, topic: str, key: bytes, value: bytes, headers: list | None = None) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=system.settings.bootstrap_servers, acks="all", enable_idempotence=True)
-    await producer.start()
-    try:
-        await producer.send_and_wait(system.settings.topic(topic), key=key, value=value, headers=headers or [])
-    finally:
-        await producer.stop()
-
-
-def _dead(system: System, key: bytes) -> list:
-    return system.probe.matching(lambda r: r.topic.endswith(DEADLETTER) and r.key == key.decode())
 
 
 @pytest.mark.parametrize(
@@ -57,9 +42,9 @@ async def test_x4_malformed_inbound_message_is_dead_lettered_with_its_bytes_and_
         system, label, value, reason):
     account = await system.account()
     key = f"{account}:email:{label}".encode()  # the same key: the same partition as the good message after it
-    await _raw(system, INBOUND_MESSAGES, key, value, headers=[("origin", b"gateway-7")])
+    await system.publish_raw(system.settings.topic(INBOUND_MESSAGES), key, value, headers=[("origin", b"gateway-7")])
     good = system.inbound(account, thread=label)
-    await _raw(system, INBOUND_MESSAGES, key, good.model_dump_json().encode())
+    await system.publish_raw(system.settings.topic(INBOUND_MESSAGES), key, good.model_dump_json().encode())
     await system.probe.wait_for(lambda r: r.type == "conversation.message_received"
                                 and r.body["channel_message_id"] == good.channel_message_id, what="the good message")
     dead = (await system.probe.wait_for(lambda r: r.topic.endswith(DEADLETTER) and r.key == key.decode(),
@@ -87,7 +72,7 @@ async def test_x4_command_of_unknown_type_is_dead_lettered(system, topic):
     account = await system.account()
     body = json.dumps({"type": "explode", "command_id": new_id(), "account_id": account}).encode()
     key = new_id("key-").encode()
-    await _raw(system, topic, key, body)
+    await system.publish_raw(system.settings.topic(topic), key, body)
     dead = (await system.probe.wait_for(lambda r: r.topic.endswith(DEADLETTER) and r.key == key.decode()))[0]
     assert dead.headers["dlq_reason"] == "unknown_type" and dead.value == body
 

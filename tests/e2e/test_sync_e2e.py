@@ -3,22 +3,8 @@ only through Kafka topics (real broker, real PostgreSQL, the three workers runni
 
 from __future__ import annotations
 
-from aiokafka import AIOKafkaProducer
-
 from contracts import commands as c
 from contracts.topics import CONVERSATION_COMMANDS, TICKET_EVENTS
-
-
-async def ticket_with_two_conversations(system, account: str) -> tuple[str, str, str]:
-    """Two conversations, two tickets, B merged into A: ticket A holds both conversations (T9)."""
-    first = await system.new_conversation(account)
-    second = await system.new_conversation(account, email="sam@example.com")
-    a = await system.new_ticket(account, first)
-    b = await system.new_ticket(account, second)
-    await system.command(c.MergeTickets, account, ticket_id=a, merged_ticket_id=b)
-    await system.wait_event(b, "ticket.merged")
-    await system.settle()
-    return a, first, second
 
 
 async def move_ticket(system, account: str, ticket_id: str, status: str, then: str) -> None:
@@ -39,23 +25,11 @@ def seen_ticket_closed(system, ticket_id: str) -> list:
         lambda r: r.topic.endswith(TICKET_EVENTS) and r.key == ticket_id and r.type == "ticket.closed")
 
 
-async def republish(system, record) -> None:
-    """Publish a record the probe saw again, byte for byte (key, value, headers, partition): a duplicate."""
-    producer = AIOKafkaProducer(bootstrap_servers=system.settings.bootstrap_servers)
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            record.topic, value=record.value, key=record.key.encode() if record.key is not None else None,
-            headers=[(k, v.encode()) for k, v in record.headers.items()], partition=record.partition)
-    finally:
-        await producer.stop()
-
-
 # --- S1 ----------------------------------------------------------------------------------------------
 
 async def test_s1_closing_a_ticket_closes_every_associated_conversation_and_sets_close_date(system):
     account = await system.account()
-    a, first, second = await ticket_with_two_conversations(system, account)
+    a, first, second = await system.ticket_with_two_conversations(account)
     await move_ticket(system, account, a, "closed", "ticket.closed")
     await system.wait_event(first, "conversation.closed")
     await system.wait_event(second, "conversation.closed")
@@ -90,7 +64,7 @@ async def test_s2_reopening_a_ticket_with_one_conversation_reopens_it(system):
 
 async def test_s2_reopening_a_ticket_with_two_conversations_reopens_none(system):
     account = await system.account()
-    a, first, second = await ticket_with_two_conversations(system, account)
+    a, first, second = await system.ticket_with_two_conversations(account)
     await move_ticket(system, account, a, "closed", "ticket.closed")
     await system.wait_event(first, "conversation.closed")
     await system.wait_event(second, "conversation.closed")
@@ -127,7 +101,7 @@ async def test_s3_conversation_owner_change_moves_the_ticket_owner_too(system):
 
 async def test_s5_trashing_a_conversation_deletes_its_ticket_and_the_chain_ends(system):
     account = await system.account()
-    a, first, second = await ticket_with_two_conversations(system, account)
+    a, first, second = await system.ticket_with_two_conversations(account)
     await system.command(c.TrashConversation, account, conversation_id=first)
     await system.wait_event(a, "ticket.deleted")
     await system.wait_event(second, "conversation.deleted")  # T7: the deleted ticket's other conversation
@@ -163,7 +137,7 @@ async def test_s7_a_duplicated_ticket_closed_event_closes_the_conversation_once(
     await system.settle()
     record = seen_ticket_closed(system, ticket_id)[0]
     conv_version = (await system.conversation(conv)).version
-    await republish(system, record)
+    await system.republish(record)
     await system.probe.wait_for(
         lambda r: r.topic.endswith(TICKET_EVENTS) and r.key == ticket_id and r.type == "ticket.closed", count=2,
         what="the duplicate ticket.closed")
@@ -188,7 +162,7 @@ async def test_s7_a_late_ticket_closed_event_after_reopen_leaves_the_conversatio
     on_time = (await system.conversation(conv), await system.ticket(ticket_id))
     conv_types = system.types(conv)
     late = seen_ticket_closed(system, ticket_id)[0]
-    await republish(system, late)
+    await system.republish(late)
     await system.probe.wait_for(
         lambda r: r.topic.endswith(TICKET_EVENTS) and r.key == ticket_id and r.type == "ticket.closed", count=2,
         what="the late ticket.closed")

@@ -65,12 +65,7 @@ async def test_t6_s4_changing_ticket_owner_leaves_conversation_owner_alone(syste
 
 async def test_t7_deleting_a_ticket_deletes_its_conversations(system):
     account = await system.account()
-    first = await system.new_conversation(account)
-    second = await system.new_conversation(account, email="sam@example.com")
-    a = await system.new_ticket(account, first)
-    b = await system.new_ticket(account, second)
-    await system.command(c.MergeTickets, account, ticket_id=a, merged_ticket_id=b)
-    await system.wait_event(b, "ticket.merged")
+    a, first, second = await system.ticket_with_two_conversations(account)
     await system.command(c.DeleteTicket, account, ticket_id=a)
     await system.wait_event(first, "conversation.deleted")
     await system.wait_event(second, "conversation.deleted")

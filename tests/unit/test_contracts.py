@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from contracts import commands as c
 from contracts import events as e
-from contracts.accounts import Account, DEFAULT_PIPELINE
+from contracts.accounts import DEFAULT_PIPELINE, Account
 from contracts.common import Channel, StatusState, Tier, Workspace
 from contracts.inbound import InboundMessage
 

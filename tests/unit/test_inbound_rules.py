@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from contracts import commands as c
 from contracts import events as e
-from contracts.common import Channel, ConversationStatus, Direction, ReplyToClosedPolicy, Workspace
 from contracts.commands import SYNC_ACTOR
+from contracts.common import Channel, ConversationStatus, Direction, ReplyToClosedPolicy, Workspace
 from contracts.rejections import Reason
 from workers.inbound.rules import decide_conversation_command, receive_inbound_message, resolve_contact
 

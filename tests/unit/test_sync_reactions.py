@@ -8,8 +8,8 @@ import pytest
 
 from contracts import commands as c
 from contracts import events as e
-from contracts.common import Channel, ConversationStatus, StatusState, Workspace
 from contracts.commands import SYNC_ACTOR
+from contracts.common import Channel, ConversationStatus, StatusState, Workspace
 from workers.inbound.rules import decide_conversation_command
 from workers.sync.reactions import react
 from workers.ticketing.rules import delete_with_conversation, follow_conversation_owner

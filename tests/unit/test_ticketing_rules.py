@@ -8,9 +8,9 @@ import pytest
 
 from contracts import commands as c
 from contracts import events as e
-from contracts.accounts import CustomProperty, Pipeline, PipelineStatus, PropertyType, DEFAULT_PIPELINE
-from contracts.common import Channel, StatusState, Tier, Workspace
+from contracts.accounts import DEFAULT_PIPELINE, CustomProperty, Pipeline, PipelineStatus, PropertyType
 from contracts.commands import SYNC_ACTOR
+from contracts.common import Channel, StatusState, Tier, Workspace
 from contracts.rejections import Reason
 from workers.ticketing.model import HelpDeskPolicy
 from workers.ticketing.rules import (

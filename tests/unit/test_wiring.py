@@ -6,15 +6,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import get_args
 
 from faststream import AckPolicy
 
-from typing import get_args
-
 from contracts.schema import SCHEMAS, json_schemas
 from contracts.topics import (
-    ACCOUNTS, CATALOGUE, CONVERSATION_COMMANDS, CONVERSATION_EVENTS, INBOUND_MESSAGES, OUTBOUND_MESSAGES, REJECTIONS,
-    TICKET_COMMANDS, TICKET_EVENTS, route,
+    ACCOUNTS,
+    CATALOGUE,
+    CONVERSATION_COMMANDS,
+    CONVERSATION_EVENTS,
+    INBOUND_MESSAGES,
+    OUTBOUND_MESSAGES,
+    REJECTIONS,
+    TICKET_COMMANDS,
+    TICKET_EVENTS,
+    route,
 )
 from ticketflow.config import Settings
 from ticketflow.observe import WORKER_GROUPS

@@ -11,8 +11,8 @@ from datetime import datetime
 from contracts import commands as c
 from contracts import events as e
 from contracts.accounts import Account
-from contracts.common import ConversationStatus, Direction, ReplyToClosedPolicy, Workspace
 from contracts.commands import SYNC_ACTOR
+from contracts.common import ConversationStatus, Direction, ReplyToClosedPolicy, Workspace
 from contracts.inbound import InboundMessage
 from contracts.rejections import Reason
 from workers.decision import NOTHING, Decision, reject

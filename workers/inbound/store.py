@@ -8,11 +8,10 @@ from typing import Any
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from workers.delivery.errors import ConcurrentUpdate
-
 from contracts.common import Channel, ConversationStatus, Workspace
 from storage.tables import contacts, conversations, messages
 from storage.unit_of_work import now_utc
+from workers.delivery.errors import ConcurrentUpdate
 from workers.inbound.model import Contact, Conversation, Message
 
 

@@ -8,10 +8,9 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from workers.delivery.errors import ConcurrentUpdate
-
 from contracts.common import Channel, StatusState, Workspace
 from storage.tables import conversation_refs, ticket_conversations, tickets
+from workers.delivery.errors import ConcurrentUpdate
 from workers.ticketing.model import ConversationRef, Ticket
 
 _TICKET_COLUMNS = ("id", "account_id", "subject", "description", "pipeline", "status", "state", "priority", "owner_id",
