@@ -59,11 +59,11 @@ class Driver:
 
     def inbound(self, account_id: str, thread: str | None = None, channel: Channel = Channel.EMAIL,
                 email: str | None = "pat@example.com", phone: str | None = None, text: str = "Hello, my order is late",
-                subject: str | None = "Order late", message_id: str | None = None) -> InboundMessage:
+                subject: str | None = "Order late", message_id: str | None = None, name: str = "Pat") -> InboundMessage:
         return InboundMessage(
             account_id=account_id, channel=channel, channel_message_id=message_id or new_id("msg-"),
             channel_thread_key=thread or new_id("thread-"), sender_email=email, sender_phone=phone,
-            sender_name="Pat", subject=subject, text=text, sent_at=datetime.now(timezone.utc) - timedelta(seconds=1),
+            sender_name=name, subject=subject, text=text, sent_at=datetime.now(timezone.utc) - timedelta(seconds=1),
         )
 
     async def receive(self, msg: InboundMessage) -> str:

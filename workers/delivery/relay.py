@@ -18,12 +18,15 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.tables import outbox
+from storage.tables import outbox, processed_messages
 from storage.unit_of_work import now_utc
 
 log = logging.getLogger("ticketflow.relay")
 
 SENT_RETENTION = timedelta(hours=1)
+PROCESSED_RETENTION = timedelta(days=35)
+"""Longer than any input topic keeps a record (30 days for the dead-letter topic, whose records may be
+replayed), so a redelivery always still finds its processed id."""
 
 
 class OutboxRelay:
@@ -133,6 +136,10 @@ class OutboxRelay:
         await asyncio.gather(*futures)
 
     async def _prune(self) -> None:
+        """Drop sent outbox rows after an hour and processed ids after PROCESSED_RETENTION."""
         async with self.engine.begin() as conn:
             await conn.execute(delete(outbox).where(outbox.c.producer == self.owner,
                                                     outbox.c.sent_at < now_utc() - SENT_RETENTION))
+            await conn.execute(delete(processed_messages).where(
+                processed_messages.c.consumer.like(f"{self.owner}.%"),
+                processed_messages.c.processed_at < now_utc() - PROCESSED_RETENTION))
