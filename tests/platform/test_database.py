@@ -4,18 +4,13 @@ id per consumer, an outbox written in the same transaction as the state, and UTC
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from alembic.script import ScriptDirectory
 from pydantic import BaseModel
 from sqlalchemy import func, insert, inspect, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -26,44 +21,6 @@ from storage.tables import metadata, outbox, processed_messages
 from storage.unit_of_work import UnitOfWork
 
 pytestmark = pytest.mark.db
-
-
-def _plain_dsn(url: str) -> str:
-    """asyncpg's own DSN for a SQLAlchemy `postgresql+asyncpg://` URL."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A brand-new, empty database on each backend (PostgreSQL: a database of its own, dropped afterwards)."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'ticketflow.db'}"
-        return
-    postgres: str = request.getfixturevalue("postgres")
-    name = f"tf_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(_plain_dsn(postgres))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield make_url(postgres).set(database=name).render_as_string(hide_password=False)
-    finally:
-        admin = await asyncpg.connect(_plain_dsn(postgres))
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
-
-
-@pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    await upgrade_async(db_url)
-    eng = create_engine(db_url)
-    try:
-        yield eng
-    finally:
-        await eng.dispose()
 
 
 def _head(url: str) -> str:

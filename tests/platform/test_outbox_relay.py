@@ -1,0 +1,99 @@
+"""The outbox relay on a real database and a real broker: committed rows leave in order, once marked
+sent they are not published again, and old rows are pruned (X3, X5)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from sqlalchemy import func, insert, select
+
+from contracts.envelope import Envelope
+from contracts.events import ConversationClosed
+from storage.tables import outbox, processed_messages
+from storage.unit_of_work import UnitOfWork, now_utc
+from workers.delivery.producer import make_producer
+from workers.delivery.relay import PROCESSED_RETENTION, OutboxRelay
+
+
+async def _topic(kafka: str, prefix: str) -> str:
+    name = f"{prefix}relay-{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])
+    finally:
+        await admin.close()
+    return name
+
+
+async def _read_all(kafka: str, topic: str, count: int) -> list:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=kafka, auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    seen: list = []
+    try:
+        while len(seen) < count:
+            batch = await consumer.getmany(timeout_ms=10_000)
+            assert batch, f"only {len(seen)} of {count} records arrived"
+            for records in batch.values():
+                seen.extend(records)
+        more = await consumer.getmany(timeout_ms=1_000)
+        seen.extend(r for records in more.values() for r in records)
+    finally:
+        await consumer.stop()
+    return seen
+
+
+async def test_x3_x5_relay_publishes_committed_rows_in_order_once(engine, kafka, run_prefix):
+    topic = await _topic(kafka, run_prefix)
+    for version in range(1, 6):
+        event = ConversationClosed(conversation_id="conv-1", account_id="acme", version=version, occurred_at=now_utc())
+        async with UnitOfWork(engine, "test.relay", "relaytest") as uow:
+            env = Envelope(id=f"evt-{version}", type=event.type, source="/test", time=now_utc(), subject="conv-1")
+            await uow.publish(topic, "conv-1", event, env)
+    try:
+        async with UnitOfWork(engine, "test.relay", "relaytest") as uow:
+            await uow.publish(topic, "conv-1", event, Envelope(id="rolled-back", type=event.type, source="/t", time=now_utc()))
+            raise RuntimeError("roll back")
+    except RuntimeError:
+        pass
+    producer = make_producer(kafka, "relay-test")
+    await producer.start()
+    try:
+        relay = OutboxRelay(engine, producer, "relaytest")
+        assert await relay.flush() == 5
+        assert await relay.flush() == 0  # marked sent: never published again
+    finally:
+        await producer.stop()
+    records = await _read_all(kafka, topic, 5)
+    ids = [dict(r.headers)["ce_id"].decode() for r in records]
+    assert ids == [f"evt-{v}" for v in range(1, 6)]
+    assert all(r.key == b"conv-1" for r in records)
+
+
+async def test_x5_relay_prunes_sent_rows_and_expired_processed_ids_only(engine, kafka):
+    old = now_utc() - PROCESSED_RETENTION - timedelta(days=1)
+    async with engine.begin() as conn:
+        for sent_at in (old, None):
+            await conn.execute(insert(outbox).values(producer="prunetest", topic="t", key="k", headers=[], value=b"{}",
+                                                     created_at=old, sent_at=sent_at))
+        await conn.execute(insert(processed_messages).values(consumer="prunetest.commands", message_id="old",
+                                                             processed_at=old))
+        await conn.execute(insert(processed_messages).values(consumer="prunetest.commands", message_id="new",
+                                                             processed_at=now_utc()))
+        await conn.execute(insert(processed_messages).values(consumer="other.commands", message_id="old",
+                                                             processed_at=old))
+    producer = make_producer(kafka, "prune-test")
+    await producer.start()
+    try:
+        await OutboxRelay(engine, producer, "prunetest")._prune()
+    finally:
+        await producer.stop()
+    async with engine.connect() as conn:
+        unsent = await conn.scalar(select(func.count()).select_from(outbox).where(outbox.c.producer == "prunetest"))
+        kept = (await conn.execute(select(processed_messages.c.consumer, processed_messages.c.message_id)
+                                   .order_by(processed_messages.c.consumer))).all()
+    assert unsent == 1  # the unsent row stays, however old
+    assert [tuple(k) for k in kept] == [("other.commands", "old"), ("prunetest.commands", "new")]
