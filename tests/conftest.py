@@ -35,27 +35,13 @@ def run_prefix() -> str:
 
 @pytest.fixture(scope="session")
 async def settings(kafka: str, postgres: str, run_prefix: str) -> AsyncIterator[Settings]:
-    from ticketflow.provisioning import apply_topics
+    from ticketflow.provisioning import apply_topics, delete_topics_under
 
     s = Settings(bootstrap_servers=kafka, database_url=postgres, topic_prefix=run_prefix,
                  reference_grace_seconds=10.0, consumers_per_input=2)
     await apply_topics(s)
     yield s
-    await _delete_topics_under(kafka, run_prefix)
-
-
-async def _delete_topics_under(bootstrap: str, prefix: str) -> None:
-    """Leave a long-lived local broker as we found it: drop this run's topics (and nested prefixes)."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        mine = [t for t in await admin.list_topics() if t.startswith(prefix)]
-        if mine:
-            await admin.delete_topics(mine)
-    finally:
-        await admin.close()
+    await delete_topics_under(kafka, run_prefix)
 
 
 @pytest.fixture(scope="session")

@@ -112,7 +112,7 @@ def _cmd_schemas(args: argparse.Namespace, _settings: Settings) -> int:
 def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from ticketflow.demo import run_demo
 
-    return asyncio.run(run_demo(settings, fresh=not args.keep))
+    return asyncio.run(run_demo(settings, keep_topics=args.keep_topics))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -159,7 +159,7 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_schemas)
 
     m = sub.add_parser("demo", help="a day in a support inbox, on the local broker and SQLite")
-    m.add_argument("--keep", action="store_true", help="keep the previous demo's database")
+    m.add_argument("--keep-topics", action="store_true", help="keep this run's topics to inspect them with kcat")
     m.set_defaults(func=_cmd_demo)
     return p
 

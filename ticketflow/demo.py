@@ -21,7 +21,7 @@ from ticketflow.config import REPO_ROOT, Settings
 from ticketflow.context import conversation_context
 from ticketflow.driver import WATCHED, Driver
 from ticketflow.observe import Probe
-from ticketflow.provisioning import apply_topics
+from ticketflow.provisioning import apply_topics, delete_topics_under
 from ticketflow.running import start_workers, stop_workers
 
 
@@ -251,11 +251,11 @@ def _describe(story: Story, body: dict[str, Any]) -> str:
     return kind
 
 
-async def run_demo(settings: Settings, fresh: bool = True) -> int:
+async def run_demo(settings: Settings, keep_topics: bool = False) -> int:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:4]
     prefix = f"{settings.topic_prefix}run-{stamp}."
     database_url = settings.database_url
-    if database_url.startswith("sqlite") and fresh:
+    if database_url.startswith("sqlite"):  # a fresh file per run, kept for `ticketflow context`
         path = REPO_ROOT / "var" / "demo" / f"ticketflow-{stamp}.db"
         path.parent.mkdir(parents=True, exist_ok=True)
         database_url = f"sqlite+aiosqlite:///{path}"
@@ -279,6 +279,8 @@ async def run_demo(settings: Settings, fresh: bool = True) -> int:
         await probe.stop()
         await stop_workers(workers)
         await engine.dispose()
+        if not keep_topics:
+            await delete_topics_under(s.bootstrap_servers, prefix)
     print("\n=== Checks ===")
     for rule, ok, what in story.checks:
         print(f"  [{'ok' if ok else 'FAIL'}] {rule}: {what}")

@@ -91,3 +91,18 @@ async def _drift(admin: AIOKafkaAdminClient, names: list[str], wanted: dict[str,
                 if actual.get(key) != value:
                     problems[name].append(f"{key}={actual.get(key)}, catalogue says {value}")
     return problems
+
+
+async def delete_topics_under(bootstrap_servers: str, prefix: str) -> list[str]:
+    """Delete every topic whose name starts with `prefix` (a demo's or a test run's own); refuses an empty prefix."""
+    if not prefix:
+        raise ValueError("refusing to delete topics without a prefix")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="ticketflow-topics")
+    await admin.start()
+    try:
+        mine = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if mine:
+            await admin.delete_topics(mine)
+        return mine
+    finally:
+        await admin.close()
