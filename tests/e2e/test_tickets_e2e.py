@@ -147,3 +147,16 @@ async def test_t10_a_conversation_without_ticket_joins_an_existing_ticket(system
     assert associated["conversation_ids"] == [first, second]
     again = await system.command(c.CreateTicket, account, conversation_id=second)
     assert (await system.rejection(again))["reason"] == "conversation_already_has_ticket"
+
+
+async def test_t9_merging_moves_the_conversations_and_ends_the_merged_ticket(system):
+    account = await system.account()
+    a, first, second = await system.ticket_with_two_conversations(account)
+    merged = next(r.body for r in system.probe.records if r.type == "ticket.merged" and r.body["into_ticket_id"] == a)
+    b = merged["ticket_id"]
+    assert merged["moved_conversation_ids"] == [second] and merged["conversation_ids"] == []
+    associated = (await system.wait_event(a, "ticket.conversation_associated"))[0].body
+    assert associated["conversation_ids"] == [first, second]
+    assert (await system.ticket(b)).merged_into == a
+    on_b = await system.command(c.ChangeTicketOwner, account, ticket_id=b, owner_id="agent-ann")
+    assert (await system.rejection(on_b))["reason"] == "ticket_merged"
