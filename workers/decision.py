@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from contracts.events import CommandRejected
 from contracts.rejections import Reason
 
 S = TypeVar("S")
@@ -40,3 +42,12 @@ NOTHING: Decision[Any] = Decision()
 
 def reject(reason: Reason, detail: str, names: tuple[str, ...] = ()) -> Decision[Any]:
     return Decision(rejection=Rejection(reason, detail, names))
+
+
+def rejection_event(cmd: Any, decision: Decision[Any], now: datetime, subject_id: str | None) -> CommandRejected:
+    assert decision.rejection is not None
+    return CommandRejected(
+        command_id=cmd.command_id, command_type=cmd.type, account_id=cmd.account_id,
+        reason=decision.rejection.reason, detail=decision.rejection.detail, names=decision.rejection.names,
+        subject_id=subject_id, occurred_at=now,
+    )

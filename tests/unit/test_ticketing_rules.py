@@ -720,3 +720,32 @@ def test_s7_projection_of_created_builds_the_ref():
     assert (ref.id, ref.account_id, ref.channel, ref.subject, ref.owner_id, ref.workspace, ref.deleted, ref.version) == (
         "conv-1", "acme", Channel.FORM, "Hi", None, Workspace.INBOX, False, 1)
     assert project_conversation_event(ref, ev) is None
+
+
+def test_t8_t9_merge_from_the_inbox_is_rejected_for_help_desk_accounts(make_account, make_ticket, now):
+    from contracts.common import Tier
+    from workers.ticketing.rules import decide_merge
+
+    account = make_account(tier=Tier.PROFESSIONAL, created_at=datetime(2024, 5, 1, tzinfo=UTC))
+    a, b = make_ticket(id="tkt-a", conversation_ids=("conv-1",)), make_ticket(id="tkt-b", conversation_ids=("conv-2",))
+    cmd = c.MergeTickets(command_id="m1", account_id=a.account_id, ticket_id="tkt-a", merged_ticket_id="tkt-b")
+    assert decide_merge(cmd, a, b, account, POLICY, now).rejection.reason is Reason.HELP_DESK_REQUIRED
+    from_help_desk = cmd.model_copy(update={"from_workspace": Workspace.HELP_DESK})
+    assert decide_merge(from_help_desk, a, b, account, POLICY, now).state[1].merged_into == "tkt-a"
+
+
+def test_x1_t10_association_with_another_accounts_ticket_is_not_found(make_account, make_ticket, make_ref, now):
+    from workers.ticketing.rules import decide_association
+
+    theirs = make_ticket(account_id="globex")
+    cmd = c.AssociateConversation(command_id="a1", account_id="acme", ticket_id=theirs.id, conversation_id="conv-2")
+    d = decide_association(cmd, theirs, make_ref(id="conv-2"), None, make_account(), POLICY, now)
+    assert d.rejection.reason is Reason.NOT_FOUND
+
+
+def test_x1_s3_sync_command_for_another_accounts_ticket_is_not_found(make_ticket, now):
+    from workers.ticketing.rules import decide_for_conversation
+
+    cmd = c.ApplyConversationOwnerToTicket(command_id="s1", account_id="acme", conversation_id="conv-1", owner_id="x")
+    assert decide_for_conversation(cmd, make_ticket(account_id="globex"), now).rejection.reason is Reason.NOT_FOUND
+    assert decide_for_conversation(cmd, make_ticket(owner_id="y"), now).state[0].owner_id == "x"

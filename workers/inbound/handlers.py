@@ -9,12 +9,11 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from contracts import commands as c
-from contracts.events import CommandRejected
 from contracts.inbound import InboundMessage
 from contracts.rejections import Reason
 from storage.unit_of_work import UnitOfWork
 from workers.accounts import load_account
-from workers.decision import Decision, reject
+from workers.decision import Decision, reject, rejection_event
 from workers.delivery.emit import emit
 from workers.delivery.errors import BadMessage, NotYetKnown
 from workers.delivery.parsing import envelope_of, parse
@@ -28,15 +27,6 @@ OWNER = "inbound"
 
 def _new_id() -> str:
     return str(uuid.uuid4())
-
-
-def rejection_event(cmd: Any, decision: Decision[Any], now: datetime, subject_id: str | None) -> CommandRejected:
-    assert decision.rejection is not None
-    return CommandRejected(
-        command_id=cmd.command_id, command_type=cmd.type, account_id=cmd.account_id,
-        reason=decision.rejection.reason, detail=decision.rejection.detail, names=decision.rejection.names,
-        subject_id=subject_id, occurred_at=now,
-    )
 
 
 async def receive_message(worker: Worker, record: Any, patience_expired: bool) -> None:

@@ -14,11 +14,10 @@ from contracts.events import conversation_event_adapter
 from contracts.rejections import Reason
 from storage.unit_of_work import UnitOfWork
 from workers.accounts import load_account
-from workers.decision import Decision, reject
+from workers.decision import Decision, reject, rejection_event
 from workers.delivery.emit import emit
 from workers.delivery.errors import NotYetKnown
 from workers.delivery.parsing import envelope_of, parse
-from workers.inbound.handlers import rejection_event
 from workers.runtime import Worker
 from workers.ticketing import rules, store
 from workers.ticketing.model import HelpDeskPolicy, Ticket
@@ -35,34 +34,19 @@ async def _decide(conn: AsyncConnection, cmd: Any, account: Account, policy: Hel
         return rules.create_ticket(cmd, account, ref, existing, policy, str(uuid.uuid4()), now), {}
     if isinstance(cmd, (c.ApplyConversationOwnerToTicket, c.DeleteTicketOfConversation)):
         ticket = await store.ticket_of_conversation(conn, cmd.conversation_id)
-        loaded = {ticket.id: ticket} if ticket else {}
-        if ticket is not None and ticket.account_id != cmd.account_id:
-            return reject(Reason.NOT_FOUND, f"no conversation {cmd.conversation_id} in account {cmd.account_id}"), {}
-        if isinstance(cmd, c.ApplyConversationOwnerToTicket):
-            return rules.follow_conversation_owner(ticket, cmd.owner_id, now), loaded
-        return rules.delete_with_conversation(ticket, now), loaded
+        return rules.decide_for_conversation(cmd, ticket, now), ({ticket.id: ticket} if ticket else {})
     ticket = await store.get_ticket(conn, cmd.ticket_id)
     loaded = {ticket.id: ticket} if ticket else {}
     if isinstance(cmd, c.MergeTickets):
         other = await store.get_ticket(conn, cmd.merged_ticket_id)
         if other is not None:
             loaded[other.id] = other
-        if (bad := _help_desk_only(cmd, account, policy)) is not None:
-            return bad, loaded
-        return rules.merge(cmd, ticket, other, now), loaded
+        return rules.decide_merge(cmd, ticket, other, account, policy, now), loaded
     if isinstance(cmd, c.AssociateConversation):
-        if ticket is None or ticket.account_id != cmd.account_id:
-            return reject(Reason.NOT_FOUND, f"no ticket {cmd.ticket_id} in account {cmd.account_id}"), loaded
-        if (bad := _help_desk_only(cmd, account, policy)) is not None:
-            return bad, loaded
         ref = await store.get_ref(conn, cmd.conversation_id)
         existing = await store.ticket_of_conversation(conn, cmd.conversation_id)
-        return rules.associate(cmd, ticket, ref, existing, now), loaded
+        return rules.decide_association(cmd, ticket, ref, existing, account, policy, now), loaded
     return rules.decide_ticket_command(cmd, account, ticket, policy, now), loaded
-
-
-def _help_desk_only(cmd: Any, account: Account, policy: HelpDeskPolicy) -> Decision[Any] | None:
-    return rules.manages_in_help_desk_only(cmd, account, policy)
 
 
 async def handle_command(worker: Worker, record: Any, patience_expired: bool) -> None:

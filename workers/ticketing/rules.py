@@ -217,6 +217,26 @@ def associate(
     return Decision((new,), (_ev(e.TicketConversationAssociated, new, now, conversation_id=cmd.conversation_id),))
 
 
+def decide_merge(cmd: c.MergeTickets, a: Ticket | None, b: Ticket | None, account: Account, policy: HelpDeskPolicy,
+                 now: datetime) -> Decision[tuple[Ticket, ...]]:
+    """T9 under T8: help-desk accounts merge from the help desk only."""
+    if (bad := manages_in_help_desk_only(cmd, account, policy)) is not None:
+        return bad
+    return merge(cmd, a, b, now)
+
+
+def decide_association(cmd: c.AssociateConversation, t: Ticket | None, conv: ConversationRef | None,
+                       ticket_of_conversation: Ticket | None, account: Account, policy: HelpDeskPolicy,
+                       now: datetime) -> Decision[tuple[Ticket, ...]]:
+    """T10 under X1 and T8."""
+    if (bad := _check_ticket(t, cmd.ticket_id, cmd.account_id)) is not None:
+        return bad
+    assert t is not None
+    if (bad := manages_in_help_desk_only(cmd, account, policy)) is not None:
+        return bad
+    return associate(cmd, t, conv, ticket_of_conversation, now)
+
+
 def refuse_unlink(cmd: c.RemoveConversationAssociation) -> Decision[Any]:
     """T3: no message can remove a ticket's conversation association."""
     return reject(Reason.ASSOCIATION_IMMUTABLE,
@@ -260,6 +280,16 @@ def delete_with_conversation(t: Ticket | None, now: datetime) -> Decision[tuple[
     if t is None or t.merged_into:
         return NOTHING
     return delete(t, now)
+
+
+def decide_for_conversation(cmd: c.ApplyConversationOwnerToTicket | c.DeleteTicketOfConversation,
+                            t: Ticket | None, now: datetime) -> Decision[tuple[Ticket, ...]]:
+    """The sync worker's commands that name a conversation (S3, S5), under X1."""
+    if t is not None and t.account_id != cmd.account_id:
+        return reject(Reason.NOT_FOUND, f"no conversation {cmd.conversation_id} in account {cmd.account_id}")
+    if isinstance(cmd, c.ApplyConversationOwnerToTicket):
+        return follow_conversation_owner(t, cmd.owner_id, now)
+    return delete_with_conversation(t, now)
 
 
 def project_conversation_event(ref: ConversationRef | None, event: Any) -> ConversationRef | None:
