@@ -10,10 +10,10 @@ from pydantic import TypeAdapter
 
 from contracts import commands as c
 from contracts.inbound import InboundMessage
-from contracts.rejections import Reason
 from storage.unit_of_work import UnitOfWork
 from workers.accounts import load_account
-from workers.decision import Decision, reject, rejection_event
+from workers.command_flow import account_for, record_outcome
+from workers.decision import Decision
 from workers.delivery.emit import emit
 from workers.delivery.errors import BadMessage, NotYetKnown
 from workers.delivery.parsing import envelope_of, parse
@@ -67,11 +67,9 @@ async def handle_command(worker: Worker, record: Any, patience_expired: bool) ->
     async with UnitOfWork(worker.engine, f"{OWNER}.commands", OWNER) as uow:
         if await uow.already_processed(cmd.command_id):
             return
-        account = await load_account(uow.conn, OWNER, cmd.account_id)
-        if account is None and not patience_expired:
-            raise NotYetKnown(cmd.account_id)
-        if account is None:
-            decision: Decision[Any] = reject(Reason.UNKNOWN_ACCOUNT, f"account {cmd.account_id!r} is unknown")
+        account = await account_for(uow, OWNER, cmd, patience_expired)
+        if isinstance(account, Decision):
+            decision: Decision[Any] = account
         else:
             conv = await store.get_conversation(uow.conn, cmd.conversation_id)
             contact = await store.get_contact(uow.conn, conv.contact_id) if conv else None
@@ -80,9 +78,6 @@ async def handle_command(worker: Worker, record: Any, patience_expired: bool) ->
                 await store.save_conversation(uow.conn, decision.state, conv)
             if "message" in decision.extra and conv is not None:
                 await store.insert_message(uow.conn, decision.extra["message"], conv.channel)
-        events = decision.events
-        if decision.rejected:
-            events = (rejection_event(cmd, decision, now, cmd.conversation_id),)
-        await emit(uow, worker.settings.topic_prefix, worker.source, events, cause)
-        await uow.mark_processed(cmd.command_id)
+        await record_outcome(uow, worker.settings.topic_prefix, worker.source, cmd, decision, now,
+                             cmd.conversation_id, cause)
     worker.committed()

@@ -11,11 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from contracts import commands as c
 from contracts.accounts import Account
 from contracts.events import conversation_event_adapter
-from contracts.rejections import Reason
 from storage.unit_of_work import UnitOfWork
-from workers.accounts import load_account
-from workers.decision import Decision, reject, rejection_event
-from workers.delivery.emit import emit
+from workers.command_flow import account_for, record_outcome
+from workers.decision import Decision
 from workers.delivery.errors import NotYetKnown
 from workers.delivery.parsing import envelope_of, parse
 from workers.runtime import Worker
@@ -57,24 +55,18 @@ async def handle_command(worker: Worker, record: Any, patience_expired: bool) ->
     async with UnitOfWork(worker.engine, f"{OWNER}.commands", OWNER) as uow:
         if await uow.already_processed(cmd.command_id):
             return
-        account = await load_account(uow.conn, OWNER, cmd.account_id)
-        if account is None:
-            if not patience_expired:
-                raise NotYetKnown(cmd.account_id)
-            decision: Decision[Any] = reject(Reason.UNKNOWN_ACCOUNT, f"account {cmd.account_id!r} is unknown")
-            loaded: dict[str, Ticket] = {}
+        account = await account_for(uow, OWNER, cmd, patience_expired)
+        loaded: dict[str, Ticket] = {}
+        if isinstance(account, Decision):
+            decision: Decision[Any] = account
         else:
             decision, loaded = await _decide(uow.conn, cmd, account, worker.settings.help_desk_policy, now)
         if decision.rejected and decision.extra.get(rules.AWAIT_PROJECTION) and not patience_expired:
             raise NotYetKnown(getattr(cmd, "conversation_id", ""))
         for ticket in decision.state or ():
             await store.save_ticket(uow.conn, ticket, loaded.get(ticket.id))
-        events = decision.events
-        if decision.rejected:
-            subject = getattr(cmd, "ticket_id", None) or getattr(cmd, "conversation_id", None)
-            events = (rejection_event(cmd, decision, now, subject),)
-        await emit(uow, worker.settings.topic_prefix, worker.source, events, cause)
-        await uow.mark_processed(cmd.command_id)
+        subject = getattr(cmd, "ticket_id", None) or getattr(cmd, "conversation_id", None)
+        await record_outcome(uow, worker.settings.topic_prefix, worker.source, cmd, decision, now, subject, cause)
     worker.committed()
 
 
