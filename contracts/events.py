@@ -3,20 +3,25 @@
 Conversation events are keyed by conversation id, ticket events by ticket id, so one aggregate's
 events arrive in order. Each carries the aggregate's `version` (1, 2, ...): a consumer that sees a
 version it already has can drop the event (S7).
+
+Events are read tolerantly (`TolerantContract`): a field a newer producer added is ignored. A consumer
+reads a topic with `read_conversation_event` / `read_ticket_event`, which also answer None for an event
+type this version does not know yet (a newer producer's), so that it is skipped, not dead-lettered.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, Union
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import Field, JsonValue, TypeAdapter
 
-from contracts.common import Channel, Contract, ConversationStatus, Direction, StatusState, Workspace
+from contracts.common import Channel, ConversationStatus, Direction, StatusState, TolerantContract, Workspace
 from contracts.rejections import Reason
 
 
-class ConversationEvent(Contract):
+class ConversationEvent(TolerantContract):
     conversation_id: str = Field(description="The conversation (the Kafka key).")
     account_id: str = Field(description="Its account.")
     version: int = Field(ge=1, description="The conversation's version after this event.")
@@ -93,7 +98,7 @@ ConversationEventUnion = Annotated[
 ]
 
 
-class OutboundMessage(Contract):
+class OutboundMessage(TolerantContract):
     """C4: a reply for the channel to deliver (outbound topic, keyed by conversation id)."""
 
     type: Literal["outbound.message"] = "outbound.message"
@@ -112,7 +117,7 @@ class OutboundMessage(Contract):
         return self.conversation_id
 
 
-class TicketEvent(Contract):
+class TicketEvent(TolerantContract):
     ticket_id: str = Field(description="The ticket (the Kafka key).")
     account_id: str
     version: int = Field(ge=1, description="The ticket's version after this event.")
@@ -140,7 +145,7 @@ class TicketCreated(TicketEvent):
     close_date: datetime | None
 
 
-class PropertyChange(Contract):
+class PropertyChange(TolerantContract):
     old: JsonValue
     new: JsonValue
 
@@ -214,7 +219,7 @@ TicketEventUnion = Annotated[
 ]
 
 
-class CommandRejected(Contract):
+class CommandRejected(TolerantContract):
     """X2: a command was rejected. Keyed by `command_id` on the rejections topic."""
 
     type: Literal["command.rejected"] = "command.rejected"
@@ -233,3 +238,34 @@ class CommandRejected(Contract):
 
 conversation_event_adapter: TypeAdapter[Any] = TypeAdapter(ConversationEventUnion)
 ticket_event_adapter: TypeAdapter[Any] = TypeAdapter(TicketEventUnion)
+
+
+def _types_of(union: Any) -> frozenset[str]:
+    """The `type` values of a discriminated union's members."""
+    members = get_args(get_args(union)[0])
+    return frozenset(member.model_fields["type"].default for member in members)
+
+
+CONVERSATION_EVENT_TYPES = _types_of(ConversationEventUnion)
+TICKET_EVENT_TYPES = _types_of(TicketEventUnion)
+
+
+def _read(adapter: TypeAdapter[Any], known: frozenset[str], namespace: str, data: Mapping[str, Any]) -> Any | None:
+    kind = data.get("type")
+    if isinstance(kind, str) and kind.startswith(namespace) and kind not in known:
+        return None
+    return adapter.validate_python(data)
+
+
+def read_conversation_event(data: Mapping[str, Any]) -> ConversationEvent | None:
+    """The conversation event in `data` (a decoded JSON object), or None when its `type` is a
+    `conversation.*` type this version does not know (a newer producer added it: not for this reader).
+    Unknown fields are ignored. Raises pydantic's ValidationError for a known type with an invalid body,
+    a missing `type`, or a `type` outside `conversation.*` (not an event of this topic)."""
+    return _read(conversation_event_adapter, CONVERSATION_EVENT_TYPES, "conversation.", data)
+
+
+def read_ticket_event(data: Mapping[str, Any]) -> TicketEvent | None:
+    """The ticket event in `data`, or None when its `type` is a `ticket.*` type this version does not
+    know; otherwise as `read_conversation_event` (ValidationError for an invalid body)."""
+    return _read(ticket_event_adapter, TICKET_EVENT_TYPES, "ticket.", data)

@@ -1,9 +1,11 @@
-"""Unit tests of the message contracts: X4-style validation, discriminated unions, immutability."""
+"""Unit tests of the message contracts: X4-style validation (NUL included), discriminated unions,
+immutability, and X3 events read tolerantly (unknown fields ignored, unknown event types not for me)."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from types import SimpleNamespace
 
 import pytest
 from pydantic import ValidationError
@@ -13,6 +15,8 @@ from contracts import events as e
 from contracts.accounts import DEFAULT_PIPELINE, Account
 from contracts.common import Channel, StatusState, Tier, Workspace
 from contracts.inbound import InboundMessage
+from workers.delivery.errors import BadMessage
+from workers.delivery.parsing import parse
 
 AT = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -215,3 +219,129 @@ def test_x4_models_are_frozen():
 def test_x4_command_type_cannot_be_overridden():
     with pytest.raises(ValidationError):
         c.CloseConversation(command_id="cmd-1", account_id="acme", conversation_id="conv-1", type="reopen_conversation")
+
+
+# --- X4: NUL (U+0000) is refused in every string, on every backend ------------------------
+
+
+def _nul_error(exc: ValidationError) -> dict:
+    (err,) = [e for e in exc.errors() if e["type"] == "string_nul"]
+    return err
+
+
+def test_x4_inbound_text_with_nul_is_rejected_naming_the_field():
+    with pytest.raises(ValidationError) as caught:
+        _inbound(text="broken\x00vase")
+    err = _nul_error(caught.value)
+    assert err["loc"] == ("text",)
+    assert "NUL" in err["msg"] and "text" in err["msg"]
+
+
+def test_x4_command_field_with_nul_is_rejected_naming_the_field():
+    body = {**_BASE, "type": "reply_to_conversation", "conversation_id": "conv-1", "text": "hi\x00"}
+    with pytest.raises(ValidationError) as caught:
+        c.conversation_command_adapter.validate_json(json.dumps(body))
+    assert _nul_error(caught.value)["loc"] == ("reply_to_conversation", "text")
+    with pytest.raises(ValidationError) as caught:
+        c.conversation_command_adapter.validate_python({**_BASE, "type": "close_conversation", "conversation_id": "conv\x001"})
+    assert _nul_error(caught.value)["loc"] == ("close_conversation", "conversation_id")
+
+
+def _ticket_command_nul_error(body: dict) -> dict:
+    with pytest.raises(ValidationError) as caught:
+        c.ticket_command_adapter.validate_python({**_BASE, **body})
+    return _nul_error(caught.value)
+
+
+def test_x4_nested_property_value_with_nul_is_rejected_naming_its_path():
+    err = _ticket_command_nul_error({"type": "update_ticket_properties", "ticket_id": "tkt-1",
+                                     "properties": {"notes": {"lines": ["fine", "bad\x00"]}}})
+    assert err["loc"] == ("update_ticket_properties", "properties")
+    assert "properties['notes']['lines'][1]" in err["msg"]
+
+
+def test_x4_property_key_with_nul_is_rejected_naming_the_key():
+    err = _ticket_command_nul_error({"type": "create_ticket", "conversation_id": "conv-1",
+                                     "properties": {"sla\x00tier": "gold"}})
+    assert err["loc"] == ("create_ticket", "properties")
+    assert "a key of properties: 'sla\\x00tier'" in err["msg"]
+
+
+def test_x4_account_nested_string_with_nul_is_rejected_naming_its_path():
+    settings = {"pipelines": [{"id": "support", "label": "Sup\x00port",
+                               "statuses": [{"id": "new", "label": "New", "state": "OPEN"}]}]}
+    with pytest.raises(ValidationError) as caught:
+        Account.model_validate({"account_id": "acme", "tier": "starter", "created_at": AT, "settings": settings})
+    assert _nul_error(caught.value)["loc"] == ("settings", "pipelines", 0, "label")
+
+
+def test_x4_nul_is_dead_lettered_as_invalid_schema_with_the_field_in_the_detail():
+    body = {**_BASE, "type": "reply_to_conversation", "conversation_id": "conv-1", "text": "hi\x00"}
+    record = SimpleNamespace(value=json.dumps(body).encode(), headers=[], key=b"conv-1")
+    with pytest.raises(BadMessage) as caught:
+        parse(record, c.conversation_command_adapter, "conversation command")
+    assert caught.value.reason == "invalid_schema"
+    assert "reply_to_conversation.text" in caught.value.detail and "NUL" in caught.value.detail
+
+
+def test_x4_strings_without_nul_and_other_control_characters_still_pass():
+    assert _inbound(text="tab\tnew line\nbell\x07").text == "tab\tnew line\nbell\x07"
+
+
+# --- X3: events are read tolerantly ----------------------------------------------------------
+
+_CLOSED = {"type": "conversation.closed", "conversation_id": "conv-1", "account_id": "acme", "version": 2,
+           "occurred_at": "2024-06-01T12:00:00+00:00"}
+_TICKET_DELETED = {"type": "ticket.deleted", "ticket_id": "tkt-1", "account_id": "acme", "version": 3,
+                   "occurred_at": "2024-06-01T12:00:00+00:00", "conversation_ids": ["conv-1"]}
+
+
+def test_x3_event_with_a_field_added_by_a_newer_producer_parses():
+    conv_ev = e.read_conversation_event({**_CLOSED, "closed_by": "agent-7"})
+    assert conv_ev == e.ConversationClosed.model_validate(_CLOSED)
+    t_ev = e.ticket_event_adapter.validate_python({**_TICKET_DELETED, "reason": "spam"})
+    assert type(t_ev) is e.TicketDeleted and not hasattr(t_ev, "reason")
+    rejected = e.CommandRejected.model_validate(
+        {"command_id": "cmd-1", "command_type": "delete_ticket", "account_id": "acme", "reason": "not_found",
+         "detail": "no such ticket", "occurred_at": AT, "retry_after": 5})
+    assert rejected.command_id == "cmd-1"
+    change = e.TicketPropertiesChanged.model_validate(
+        {**_TICKET_DELETED, "type": "ticket.properties_changed", "changes": {"x": {"old": 1, "new": 2, "by": "a"}}})
+    assert change.changes["x"] == e.PropertyChange(old=1, new=2)
+
+
+def test_x3_unknown_event_type_of_the_topic_is_not_for_this_reader():
+    assert e.read_conversation_event({**_CLOSED, "type": "conversation.snoozed", "until": "tomorrow"}) is None
+    assert e.read_ticket_event({**_TICKET_DELETED, "type": "ticket.archived"}) is None
+
+
+def test_x3_known_event_type_with_missing_or_wrong_field_still_fails():
+    missing = {k: v for k, v in _CLOSED.items() if k != "version"}
+    with pytest.raises(ValidationError):
+        e.read_conversation_event(missing)
+    with pytest.raises(ValidationError):
+        e.read_ticket_event({**_TICKET_DELETED, "conversation_ids": "conv-1"})
+    with pytest.raises(ValidationError):
+        e.read_ticket_event({**_TICKET_DELETED, "version": "three"})
+
+
+def test_x3_event_without_type_or_with_a_type_of_another_topic_still_fails():
+    with pytest.raises(ValidationError):
+        e.read_conversation_event({k: v for k, v in _CLOSED.items() if k != "type"})
+    with pytest.raises(ValidationError):
+        e.read_conversation_event({**_TICKET_DELETED})
+    with pytest.raises(ValidationError):
+        e.read_ticket_event({**_TICKET_DELETED, "type": "launch_rocket"})
+
+
+def test_x3_readers_parse_every_known_event_type():
+    assert type(e.read_conversation_event(_CLOSED)) is e.ConversationClosed
+    assert type(e.read_ticket_event(_TICKET_DELETED)) is e.TicketDeleted
+    assert "conversation.closed" in e.CONVERSATION_EVENT_TYPES and "ticket.deleted" in e.TICKET_EVENT_TYPES
+
+
+def test_x4_inputs_from_outside_stay_strict_about_unknown_fields():
+    with pytest.raises(ValidationError, match="extra"):
+        c.ticket_command_adapter.validate_python({**_BASE, "type": "delete_ticket", "ticket_id": "tkt-1", "force": True})
+    with pytest.raises(ValidationError, match="extra"):
+        Account.model_validate({"account_id": "acme", "tier": "starter", "created_at": AT, "plan": "gold"})
