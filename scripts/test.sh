@@ -18,6 +18,8 @@ case "${DATABASE_URL:-}" in
   postgresql*) ;;
   *) export DATABASE_URL="$(deploy/postgres/postgres.sh start | tail -n 1)" ;;
 esac
-echo "tests: kafka at $KAFKA_BOOTSTRAP_SERVERS, database at ${DATABASE_URL%%@*}@${DATABASE_URL#*@}"
+# Never print the password (CI logs are read by many): user:***@host.
+masked_url="$(printf %s "$DATABASE_URL" | sed -E 's#^([^:/]+://[^:/@]+):[^@]*@#\1:***@#')"
+echo "tests: kafka at $KAFKA_BOOTSTRAP_SERVERS, database at $masked_url"
 
 exec .venv/bin/python -m pytest -ra "$@"

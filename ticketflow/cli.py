@@ -1,4 +1,9 @@
-"""`ticketflow`: operate Ticketflow (topics, workers, accounts, context, dead letters, schemas, demo)."""
+"""`ticketflow`: operate Ticketflow (topics, workers, accounts, context, dead letters, skips, lag, schemas, demo).
+
+Exit codes: 0 done; 1 the operation failed (topic creation refused, drift, no such record, refused
+skip, refused replays); 2 usage or configuration; 3 Kafka unreachable; 4 database unreachable;
+70 a worker stopped for good (its log says why).
+Every failure is one line on stderr (-v for library logs, -vv for DEBUG and tracebacks)."""
 
 from __future__ import annotations
 
@@ -9,43 +14,53 @@ import logging
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ticketflow.config import Settings
+from ticketflow.errors import EXIT_FAILED, EXIT_USAGE, classify, masked_url
+
+if TYPE_CHECKING:
+    from ticketflow.deadletters import Selection
+
+log = logging.getLogger("ticketflow.cli")
+
+LONG_RUNNING = ("worker", "up", "demo")
+"""Commands whose library logs stay on without -v: they report the broker's and database's health."""
 
 
 def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
-    from contracts.topics import CATALOGUE
-    from ticketflow.provisioning import apply_topics
+    from ticketflow.provisioning import apply_topics, check_topics, topic_states
 
     if args.action == "list":
-        for spec in CATALOGUE:
-            print(f"{settings.topic(spec.name):45} p={spec.partitions} {spec.cleanup_policy:8} key={spec.key}")
+        for state in asyncio.run(topic_states(settings)):
+            print(state.line(settings.replication_factor))
         return 0
-    report = asyncio.run(apply_topics(settings))
+    report = asyncio.run(check_topics(settings) if args.check else apply_topics(settings))
     print("\n".join(report.lines()))
-    return 0
+    if report.ok:
+        return 0
+    what = "topics apply --check" if args.check else "topics apply"
+    return _fail(f"{what}: {report.summary()} (see the MISSING, DRIFT and FAILED lines above)", EXIT_FAILED)
 
 
 def _cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
     from storage.migrate import upgrade
 
     upgrade(settings.database_url)
-    print(f"database at head: {settings.database_url}")
+    print(f"database at head: {masked_url(settings.database_url)}")
     return 0
 
 
 def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from ticketflow.running import run_until_stopped
 
-    asyncio.run(run_until_stopped(settings, (args.name,)))
-    return 0
+    return asyncio.run(run_until_stopped(settings, (args.name,)))
 
 
 def _cmd_up(_args: argparse.Namespace, settings: Settings) -> int:
     from ticketflow.running import WORKERS, run_until_stopped
 
-    asyncio.run(run_until_stopped(settings, WORKERS))
-    return 0
+    return asyncio.run(run_until_stopped(settings, WORKERS))
 
 
 def _cmd_accounts(args: argparse.Namespace, settings: Settings) -> int:
@@ -54,7 +69,7 @@ def _cmd_accounts(args: argparse.Namespace, settings: Settings) -> int:
     from ticketflow.publishing import publish
 
     account = Account(
-        account_id=args.id, tier=Tier(args.tier), created_at=datetime.fromisoformat(args.created_at),
+        account_id=args.id, tier=Tier(args.tier), created_at=args.created_at,
         name=args.name or args.id,
         settings=AccountSettings(reply_to_closed=ReplyToClosedPolicy(args.reply_to_closed)),
     )
@@ -76,27 +91,52 @@ def _cmd_context(args: argparse.Namespace, settings: Settings) -> int:
 
     found = asyncio.run(run())
     if found is None:
-        print(f"no conversation {args.conversation_id}", file=sys.stderr)
-        return 1
+        return _fail(f"no conversation {args.conversation_id}", EXIT_FAILED)
     print(json.dumps(found, indent=2, default=str))
     return 0
 
 
-def _cmd_deadletters(args: argparse.Namespace, settings: Settings) -> int:
-    from ticketflow.deadletters import list_dead_letters, replay_dead_letter
+def _selection(args: argparse.Namespace, settings: Settings) -> Selection:
+    from ticketflow.deadletters import Selection
+    from ticketflow.operator_kafka import deployed_topic
 
-    if args.action == "list":
-        for line in asyncio.run(list_dead_letters(settings, args.limit)):
-            print(line)
+    topic = deployed_topic(settings, args.topic) if args.topic else None
+    return Selection(reason=args.reason, topic=topic, since=args.since)
+
+
+def _cmd_deadletters_list(args: argparse.Namespace, settings: Settings) -> int:
+    from ticketflow.deadletters import list_dead_letters
+
+    for line in asyncio.run(list_dead_letters(settings, _selection(args, settings), args.limit, args.json)):
+        print(line)
+    return 0
+
+
+def _cmd_deadletters_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from ticketflow.deadletters import replay_dead_letter, replay_matching
+
+    if args.reason is None:
+        print(asyncio.run(replay_dead_letter(settings, args.partition, args.offset)))
         return 0
-    print(asyncio.run(replay_dead_letter(settings, args.partition, args.offset)))
+    refused = asyncio.run(replay_matching(settings, _selection(args, settings), args.dry_run,
+                                          lambda line: print(line, flush=True)))
+    return _fail(f"{refused} matching dead letters were refused (see above)", EXIT_FAILED) if refused else 0
+
+
+def _cmd_skip(args: argparse.Namespace, settings: Settings) -> int:
+    from ticketflow.operator_kafka import deployed_topic
+    from ticketflow.skipping import skip_record
+
+    topic = deployed_topic(settings, args.topic)
+    print(asyncio.run(skip_record(settings, args.group, topic, args.partition, args.offset, args.note)))
     return 0
 
 
 def _cmd_lag(_args: argparse.Namespace, settings: Settings) -> int:
     from ticketflow.observe import lag_report
+    from ticketflow.operator_kafka import retry_while_coordinator_loads
 
-    for group, topic, lag in asyncio.run(lag_report(settings)):
+    for group, topic, lag in asyncio.run(retry_while_coordinator_loads(lambda: lag_report(settings))):
         print(f"{group:55} {topic:50} lag={lag}")
     return 0
 
@@ -115,64 +155,172 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run_demo(settings, keep_topics=args.keep_topics))
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ticketflow", description=__doc__)
-    p.add_argument("-v", "--verbose", action="store_true", help="log at INFO (DEBUG with -vv)")
-    sub = p.add_subparsers(dest="command", required=True)
+def _aware_time(text: str) -> datetime:
+    """An argparse type: an ISO date-time with a zone (a time without one is ambiguous)."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date-time: {text!r}") from None
+    if parsed.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no zone; add one, e.g. {text}+00:00")
+    return parsed
 
-    t = sub.add_parser("topics", help="provision the topic catalogue (idempotent) or list it")
-    t.add_argument("action", choices=["apply", "list"])
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _add_topics(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser("topics", help="provision the topic catalogue (idempotent), check it, or ask the broker about it")
+    actions = t.add_subparsers(dest="action", required=True)
+    apply = actions.add_parser("apply", help="create missing catalogue topics; exit 1 on any refused topic or drift")
+    apply.add_argument("--check", action="store_true",
+                       help="change nothing: exit 1 if a topic is missing or drifted, 0 when all match the catalogue")
+    actions.add_parser("list", help="each catalogue topic as the broker has it: exists?, partitions, replication, drift")
     t.set_defaults(func=_cmd_topics)
 
+
+def _add_workers(sub: argparse._SubParsersAction) -> None:
     sub.add_parser("migrate", help="bring DATABASE_URL to the newest schema").set_defaults(func=_cmd_migrate)
-
     w = sub.add_parser("worker", help="run one worker until Ctrl-C")
-    w.add_argument("name", choices=["inbound", "ticketing", "sync"])
+    w.add_argument("name", choices=["inbound", "ticketing", "sync"], help="which worker to run")
     w.set_defaults(func=_cmd_worker)
-
     sub.add_parser("up", help="run all three workers in one process until Ctrl-C").set_defaults(func=_cmd_up)
 
-    a = sub.add_parser("accounts", help="publish an account to the accounts topic")
-    a.add_argument("action", choices=["put"])
-    a.add_argument("--id", required=True)
-    a.add_argument("--tier", required=True, choices=["free", "starter", "professional", "enterprise"])
-    a.add_argument("--created-at", required=True, help="ISO date-time with zone, e.g. 2023-05-01T00:00:00+00:00")
-    a.add_argument("--name")
-    a.add_argument("--reply-to-closed", default="reopen", choices=["reopen", "new_conversation"])
-    a.set_defaults(func=_cmd_accounts)
 
+def _add_accounts(sub: argparse._SubParsersAction) -> None:
+    a = sub.add_parser("accounts", help="publish an account to the accounts topic")
+    a.add_argument("action", choices=["put"], help="put: publish (create or replace) the account")
+    a.add_argument("--id", required=True, help="the account id (the accounts topic's key)")
+    a.add_argument("--tier", required=True, choices=["free", "starter", "professional", "enterprise"],
+                   help="the account's plan tier")
+    a.add_argument("--created-at", required=True, type=_aware_time, help="ISO date-time with zone, e.g. 2023-05-01T00:00:00+00:00")
+    a.add_argument("--name", help="display name (default: the id)")
+    a.add_argument("--reply-to-closed", default="reopen", choices=["reopen", "new_conversation"],
+                   help="what a contact's message on a closed conversation does (default: reopen)")
+    a.set_defaults(func=_cmd_accounts)
     c = sub.add_parser("context", help="Q1/Q2: a conversation's ticket, contact and previous conversations")
-    c.add_argument("conversation_id")
+    c.add_argument("conversation_id", help="the conversation's id")
     c.set_defaults(func=_cmd_context)
 
-    d = sub.add_parser("deadletters", help="list the dead-letter topic, or replay one message to its topic")
-    d.add_argument("action", choices=["list", "replay"])
-    d.add_argument("--limit", type=int, default=50)
-    d.add_argument("--partition", type=int, default=0)
-    d.add_argument("--offset", type=int, default=0)
-    d.set_defaults(func=_cmd_deadletters)
 
+def _add_selection(p: argparse.ArgumentParser, reason_help: str) -> None:
+    p.add_argument("--reason", help=reason_help)
+    p.add_argument("--topic", help="only dead letters from this original topic (a catalogue name such as "
+                                   "ticketflow.inbound.messages.v1 gets TICKETFLOW_TOPIC_PREFIX; else the full name)")
+    p.add_argument("--since", type=_aware_time,
+                   help="only dead letters with dlq_time at or after this ISO date-time with zone")
+
+
+def _add_deadletters(sub: argparse._SubParsersAction) -> None:
+    d = sub.add_parser("deadletters", help="list the dead-letter topic, or replay dead letters to where they came from")
+    actions = d.add_subparsers(dest="action", required=True)
+    ls = actions.add_parser("list", help="dead letters, newest first, with origin and reason")
+    _add_selection(ls, "only dead letters with this dlq_reason (e.g. not_json, unknown_account)")
+    ls.add_argument("--limit", type=_non_negative, default=50, help="show at most this many (default 50)")
+    ls.add_argument("--json", action="store_true", help="one JSON object per line instead of text")
+    ls.set_defaults(func=_cmd_deadletters_list)
+    r = actions.add_parser(
+        "replay", help="republish to the original topic AND partition, original key, value and headers",
+        description="Either one record (--partition and --offset, both required) or every dead letter with "
+                    "--reason (optionally narrowed by --topic and --since; --dry-run lists them). Truncated "
+                    "dead letters (dlq_truncated=true) are refused.")
+    r.add_argument("--partition", type=_non_negative, help="the dead letter's partition on the dead-letter topic")
+    r.add_argument("--offset", type=_non_negative, help="the dead letter's offset on the dead-letter topic")
+    _add_selection(r, "replay every dead letter with this dlq_reason (instead of --partition/--offset)")
+    r.add_argument("--dry-run", action="store_true", help="with --reason: list what would be replayed, send nothing")
+    r.set_defaults(func=_cmd_deadletters_replay, validate=lambda args: _validate_replay(r, args))
+
+
+def _validate_replay(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    one = args.partition is not None or args.offset is not None
+    if args.reason is not None and one:
+        p.error("give either --partition/--offset or --reason, not both")
+    if args.reason is None and (args.partition is None or args.offset is None):
+        p.error("--partition and --offset are both required (or --reason for a bulk replay)")
+    if args.reason is None and (args.topic or args.since or args.dry_run):
+        p.error("--topic, --since and --dry-run go with --reason")
+
+
+def _add_operations(sub: argparse._SubParsersAction) -> None:
+    k = sub.add_parser(
+        "skip", help="move a stopped consumer group past the one record it is stuck on, dead-lettering it first",
+        description="Copies TOPIC[PARTITION]@OFFSET to the dead-letter topic (reason skipped_by_operator), then "
+                    "commits OFFSET+1 for GROUP on that partition. OFFSET must be the group's current offset there, "
+                    "and the group's consumers must be stopped.")
+    k.add_argument("--group", required=True, help="the consumer group, e.g. ticketflow.inbound.messages")
+    k.add_argument("--topic", required=True, help="the topic (a catalogue name gets TICKETFLOW_TOPIC_PREFIX)")
+    k.add_argument("--partition", required=True, type=_non_negative, help="the partition the group is stuck on")
+    k.add_argument("--offset", required=True, type=_non_negative,
+                   help="the record to skip: must be the group's current committed offset on that partition")
+    k.add_argument("--note", help="why it was skipped (stored as dlq_detail)")
+    k.set_defaults(func=_cmd_skip)
     sub.add_parser("lag", help="consumer lag of every worker group").set_defaults(func=_cmd_lag)
-
     s = sub.add_parser("schemas", help="write JSON Schema for every message")
-    s.add_argument("--out", default="docs/schemas")
+    s.add_argument("--out", default="docs/schemas", help="the folder to write into (default docs/schemas)")
     s.set_defaults(func=_cmd_schemas)
-
     m = sub.add_parser("demo", help="a day in a support inbox, on the local broker and SQLite")
     m.add_argument("--keep-topics", action="store_true", help="keep this run's topics to inspect them with kcat")
     m.set_defaults(func=_cmd_demo)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The `ticketflow` command line (every option has help text)."""
+    p = argparse.ArgumentParser(prog="ticketflow", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="-v: INFO and library logs; -vv: DEBUG and tracebacks of failures")
+    sub = p.add_subparsers(dest="command", required=True)
+    _add_topics(sub)
+    _add_workers(sub)
+    _add_accounts(sub)
+    _add_deadletters(sub)
+    _add_operations(sub)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    level = logging.WARNING if not args.verbose else logging.INFO
+def _configure_logging(verbosity: int, command: str) -> None:
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not args.verbose:
-        # FastStream warns at every start that it will not create topics: that is our intent.
-        for worker in ("inbound", "ticketing", "sync"):
-            logging.getLogger(f"ticketflow.{worker}.faststream").setLevel(logging.ERROR)
-    return int(args.func(args, Settings.from_env()) or 0)
+    if verbosity:
+        return
+    # FastStream warns at every start that it will not create topics: that is our intent.
+    for worker in ("inbound", "ticketing", "sync"):
+        logging.getLogger(f"ticketflow.{worker}.faststream").setLevel(logging.ERROR)
+    if command not in LONG_RUNNING:
+        # A one-shot command reports its own failure in one line; the clients' connection logs would repeat it.
+        for library in ("aiokafka", "asyncio"):
+            logging.getLogger(library).setLevel(logging.CRITICAL)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"ticketflow: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one `ticketflow` command; returns its exit code (see the module docstring)."""
+    args = parser().parse_args(argv)
+    if getattr(args, "validate", None):
+        args.validate(args)
+    _configure_logging(args.verbose, args.command)
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        return _fail(f"configuration: {exc}", EXIT_USAGE)
+    try:
+        return int(args.func(args, settings) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        failure = classify(exc, settings)
+        if failure is None:
+            raise
+        log.debug("%s failed", args.command, exc_info=True)
+        return _fail(failure.message, failure.exit_code)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
-"""`ticketflow topics apply` against the real broker: creates the catalogue once, is idempotent, and
-reports drift without destroying or changing anything (every run under a fresh prefix of its own)."""
+"""`ticketflow topics apply` against the real broker: creates the catalogue once, is idempotent, reports
+drift without destroying or changing anything, checks the broker's answer for every topic it creates,
+and exits non-zero on a refused topic or on drift; `topics apply --check` changes nothing and `topics
+list` asks the broker (every run under a fresh prefix of its own)."""
 
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ from collections.abc import AsyncIterator
 import pytest
 from aiokafka.admin import NewTopic
 
-from contracts.topics import ACCOUNTS, CATALOGUE, REJECTIONS, TICKET_EVENTS
+from contracts.topics import ACCOUNTS, CATALOGUE, INBOUND_MESSAGES, REJECTIONS, TICKET_EVENTS
 from tests.platform.kafka_admin import admin_client, create_topics, delete_topics_with_prefix, describe
+from tests.platform.test_operator_tools import one_line, run_cli
 from tests.support.services import REPO
 from ticketflow.config import Settings
 from ticketflow.provisioning import apply_topics
@@ -49,7 +52,8 @@ async def test_apply_creates_the_catalogue_once_and_then_reports_it_unchanged(
     second = await apply_topics(fresh)
     assert (second.created, second.drift) == ([], [])
     assert sorted(second.unchanged) == sorted(names)
-    assert second.lines()[-1] == "0 created, 9 unchanged, 0 drifted"
+    assert second.lines()[-1] == "0 created, 9 unchanged, 0 drifted, 0 failed"
+    assert second.ok
 
     async with admin_client(fresh.bootstrap_servers) as admin:
         described = await describe(admin, names)
@@ -95,6 +99,7 @@ async def test_apply_reports_partition_drift_and_neither_deletes_nor_changes_the
 
     again = await apply_topics(fresh)
     assert again.created == [] and len(again.drift) == 1 and sorted(again.unchanged) == sorted(others)
+    assert not again.ok
 
 
 async def test_cli_topics_apply_is_idempotent(kafka: str, run_prefix: str, cleanup: list[str]) -> None:
@@ -105,11 +110,114 @@ async def test_cli_topics_apply_is_idempotent(kafka: str, run_prefix: str, clean
 
     first = subprocess.run(cli, env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
-    assert "9 created, 0 unchanged, 0 drifted" in first.stdout
+    assert "9 created, 0 unchanged, 0 drifted, 0 failed" in first.stdout
     assert f"created   {prefix}{ACCOUNTS}" in first.stdout
 
     second = subprocess.run(cli, env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0, second.stderr
     assert "0 created" in second.stdout
-    assert "0 created, 9 unchanged, 0 drifted" in second.stdout
+    assert "0 created, 9 unchanged, 0 drifted, 0 failed" in second.stdout
     assert "DRIFT" not in second.stdout
+
+
+def _env(kafka: str, prefix: str, **extra: str) -> dict[str, str]:
+    return {"KAFKA_BOOTSTRAP_SERVERS": kafka, "TICKETFLOW_TOPIC_PREFIX": prefix, "TICKETFLOW_REPLICATION_FACTOR": "1",
+            **extra}
+
+
+async def _drifted_rejections_topic(kafka: str, prefix: str) -> str:
+    """The rejections topic with 2 partitions where the catalogue says 3."""
+    name = f"{prefix}{REJECTIONS}"
+    spec = next(s for s in CATALOGUE if s.name == REJECTIONS)
+    async with admin_client(kafka) as admin:
+        await create_topics(admin, [NewTopic(name, num_partitions=2, replication_factor=1,
+                                             topic_configs=spec.configs(1))])
+    return name
+
+
+async def _topics_under(kafka: str, prefix: str) -> list[str]:
+    async with admin_client(kafka) as admin:
+        return sorted(t for t in await admin.list_topics() if t.startswith(prefix))
+
+
+async def test_cli_topics_apply_with_replication_factor_3_on_one_broker_fails_and_names_every_topic(
+        kafka: str, run_prefix: str, cleanup: list[str]) -> None:
+    prefix = _fresh(run_prefix, "rf3")
+    cleanup.append(prefix)
+
+    out = await run_cli(_env(kafka, prefix, TICKETFLOW_REPLICATION_FACTOR="3"), "topics", "apply")
+
+    assert out.returncode == 1
+    failed = [line for line in out.stdout.splitlines() if line.startswith("FAILED")]
+    assert len(failed) == 9
+    for spec in CATALOGUE:
+        assert any(line.startswith(f"FAILED    {prefix}{spec.name}: InvalidReplicationFactorError: ")
+                   for line in failed), spec.name
+    assert "0 created, 0 unchanged, 0 drifted, 9 failed" in out.stdout
+    assert one_line(out.stderr).startswith("ticketflow: topics apply: 0 created, 0 unchanged, 0 drifted, 9 failed")
+    assert await _topics_under(kafka, prefix) == []
+
+
+async def test_cli_topics_apply_exits_non_zero_on_drift(kafka: str, run_prefix: str, cleanup: list[str]) -> None:
+    prefix = _fresh(run_prefix, "cli-drift")
+    cleanup.append(prefix)
+    drifted = await _drifted_rejections_topic(kafka, prefix)
+
+    out = await run_cli(_env(kafka, prefix), "topics", "apply")
+
+    assert out.returncode == 1
+    assert f"DRIFT     {drifted}: partitions 2, catalogue says 3" in out.stdout
+    assert "8 created, 0 unchanged, 1 drifted, 0 failed" in out.stdout
+    assert "1 drifted" in one_line(out.stderr)
+
+
+async def test_cli_topics_apply_check_changes_nothing_and_exits_non_zero_on_missing_topics(
+        kafka: str, run_prefix: str, cleanup: list[str]) -> None:
+    prefix = _fresh(run_prefix, "check-missing")
+    cleanup.append(prefix)
+
+    out = await run_cli(_env(kafka, prefix), "topics", "apply", "--check")
+
+    assert out.returncode == 1
+    assert [line for line in out.stdout.splitlines() if line.startswith("MISSING")] == [
+        f"MISSING   {prefix}{spec.name}" for spec in CATALOGUE]
+    assert "9 missing, 0 unchanged, 0 drifted" in out.stdout
+    assert await _topics_under(kafka, prefix) == []
+
+
+async def test_cli_topics_apply_check_exits_non_zero_on_a_drifted_topic_and_zero_on_a_clean_catalogue(
+        kafka: str, run_prefix: str, cleanup: list[str]) -> None:
+    clean, drifty = _fresh(run_prefix, "check-clean"), _fresh(run_prefix, "check-drift")
+    cleanup += [clean, drifty]
+    drifted = await _drifted_rejections_topic(kafka, drifty)
+    for prefix in (clean, drifty):
+        await apply_topics(dataclasses.replace(Settings(bootstrap_servers=kafka), topic_prefix=prefix))
+
+    ok = await run_cli(_env(kafka, clean), "topics", "apply", "--check")
+    bad = await run_cli(_env(kafka, drifty), "topics", "apply", "--check")
+
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "0 missing, 9 unchanged, 0 drifted" in ok.stdout and ok.stderr == ""
+    assert bad.returncode == 1
+    assert f"DRIFT     {drifted}: partitions 2, catalogue says 3" in bad.stdout
+    assert "0 missing, 8 unchanged, 1 drifted" in bad.stdout
+    assert "topics apply --check" in one_line(bad.stderr)
+    async with admin_client(kafka) as admin:
+        assert (await describe(admin, [drifted]))[drifted]["partitions"] == 2  # --check changed nothing
+
+
+async def test_cli_topics_list_asks_the_broker(kafka: str, run_prefix: str, cleanup: list[str]) -> None:
+    prefix = _fresh(run_prefix, "list")
+    cleanup.append(prefix)
+    drifted = await _drifted_rejections_topic(kafka, prefix)
+    inbound = next(s for s in CATALOGUE if s.name == INBOUND_MESSAGES)
+    await apply_topics(Settings(bootstrap_servers=kafka, topic_prefix=prefix), (inbound,))
+
+    out = await run_cli(_env(kafka, prefix), "topics", "list")
+
+    assert out.returncode == 0, out.stderr
+    lines = {line.split()[0]: line for line in out.stdout.splitlines()}
+    assert set(lines) == {f"{prefix}{spec.name}" for spec in CATALOGUE}
+    assert "present  partitions 2/3  replication 1/1  DRIFT: partitions 2, catalogue says 3" in lines[drifted]
+    assert "present  partitions 6/6  replication 1/1  ok" in lines[f"{prefix}{INBOUND_MESSAGES}"]
+    assert "MISSING  (catalogue: 6 partitions)" in lines[f"{prefix}{TICKET_EVENTS}"]
