@@ -9,6 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 DAY_MS = 24 * 60 * 60 * 1000
+RECORD_MAX_BYTES = 1_000_000
+"""The largest record (key + value + headers) Ticketflow publishes to a topic other than the dead-letter
+topic: under the broker's default `message.max.bytes` (1,048,588) with room for framing."""
+DEADLETTER_MAX_BYTES = 4 * 1024 * 1024
+"""The dead-letter topic takes records up to 4 MiB, more than any input topic (the broker default, 1 MB),
+so the dead letter of any input record fits (workers.delivery.deadletter)."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,8 @@ CATALOGUE: tuple[TopicSpec, ...] = (
               extra_config={"min.cleanable.dirty.ratio": "0.1"}),
     TopicSpec(DEADLETTER, "any message a worker could not process: original key, bytes and headers, plus dlq_* headers",
               "the original key", "every worker", "operators (`ticketflow deadletters`)",
-              partitions=3, retention_ms=30 * DAY_MS),
+              partitions=3, retention_ms=30 * DAY_MS,
+              extra_config={"max.message.bytes": str(DEADLETTER_MAX_BYTES)}),
 )
 
 

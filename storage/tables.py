@@ -41,6 +41,7 @@ ID = String(64)
 processed_messages = Table(
     "processed_messages", metadata,
     Column("consumer", String(100), primary_key=True),
+    Column("account_id", ID, primary_key=True, server_default=""),  # a command id is the sender's: unique only within its account
     Column("message_id", String(200), primary_key=True),
     Column("processed_at", UtcDateTime(), nullable=False),
 )
@@ -55,7 +56,10 @@ outbox = Table(
     Column("value", LargeBinary, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("sent_at", UtcDateTime(), nullable=True),
+    Column("failed_at", UtcDateTime(), nullable=True),  # parked: the broker can never take it (ADR 8)
+    Column("failure", Text, nullable=True),
     Index(None, "producer", "sent_at", "id"),
+    Index(None, "producer", "failed_at"),
 )
 
 account_views = Table(

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts.envelope import Envelope
 from storage.tables import outbox, processed_messages
+from workers.delivery.checkpoints import reached
 
 
 def now_utc() -> datetime:
@@ -45,6 +46,7 @@ class UnitOfWork:
         assert self._conn is not None
         try:
             if exc_type is None:
+                reached("before_db_commit", self.consumer)
                 await self._conn.commit()
             else:
                 await self._conn.rollback()
@@ -52,18 +54,23 @@ class UnitOfWork:
             await self._conn.close()
             self._conn = None
 
-    async def already_processed(self, message_id: str) -> bool:
+    async def already_processed(self, account_id: str, message_id: str) -> bool:
+        """Whether this consumer already processed `message_id` for `account_id` (X5).
+
+        Ids are the sender's, unique within an account only. Rows written before ids were per account
+        (migration 0003) carry account '' and still count, so an old replay stays a no-op."""
         row = await self.conn.execute(
             select(processed_messages.c.message_id).where(
-                processed_messages.c.consumer == self.consumer, processed_messages.c.message_id == message_id
+                processed_messages.c.consumer == self.consumer,
+                processed_messages.c.account_id.in_((account_id, "")),
+                processed_messages.c.message_id == message_id,
             )
         )
         return row.first() is not None
 
-    async def mark_processed(self, message_id: str) -> None:
-        await self.conn.execute(
-            insert(processed_messages).values(consumer=self.consumer, message_id=message_id, processed_at=now_utc())
-        )
+    async def mark_processed(self, account_id: str, message_id: str) -> None:
+        await self.conn.execute(insert(processed_messages).values(
+            consumer=self.consumer, account_id=account_id, message_id=message_id, processed_at=now_utc()))
 
     async def publish(self, topic: str, key: str, body: BaseModel, envelope: Envelope) -> None:
         """Queue `body` for the relay; it reaches Kafka only if this transaction commits."""

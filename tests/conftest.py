@@ -38,7 +38,7 @@ async def settings(kafka: str, postgres: str, run_prefix: str) -> AsyncIterator[
     from ticketflow.provisioning import apply_topics, delete_topics_under
 
     s = Settings(bootstrap_servers=kafka, database_url=postgres, topic_prefix=run_prefix,
-                 reference_grace_seconds=10.0, consumers_per_input=2)
+                 consumers_per_input=2)
     await apply_topics(s)
     yield s
     await delete_topics_under(kafka, run_prefix)

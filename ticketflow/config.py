@@ -38,10 +38,8 @@ class Settings:
     topic_prefix: str = ""
     replication_factor: int = 1
     help_desk_policy: HelpDeskPolicy = field(default_factory=HelpDeskPolicy)
-    reference_grace_seconds: float = 5.0
     relay_interval_seconds: float = 0.05
     consumers_per_input: int = 1
-    fault: str = ""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -52,10 +50,13 @@ class Settings:
             topic_prefix=env.get("TICKETFLOW_TOPIC_PREFIX", ""),
             replication_factor=int(env.get("TICKETFLOW_REPLICATION_FACTOR", "1")),
             help_desk_policy=_policy_from_env(),
-            reference_grace_seconds=float(env.get("TICKETFLOW_REFERENCE_GRACE_SECONDS", "5")),
-            fault=env.get("TICKETFLOW_FAULT", ""),
             consumers_per_input=int(env.get("TICKETFLOW_CONSUMERS_PER_INPUT", "1")),
         )
+
+    @property
+    def bootstrap_list(self) -> list[str]:
+        """`KAFKA_BOOTSTRAP_SERVERS` as a list of host:port (FastStream's broker takes one host per item)."""
+        return [h.strip() for h in self.bootstrap_servers.split(",") if h.strip()]
 
     def topic(self, base: str) -> str:
         return f"{self.topic_prefix}{base}"

@@ -54,7 +54,7 @@ class Seen:
     def type(self) -> str | None:
         try:
             body = self.body
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         return body.get("type") if isinstance(body, dict) else None
 
@@ -126,7 +126,7 @@ class Probe:
 def _safe(predicate: Callable[[Seen], bool], r: Seen) -> bool:
     try:
         return bool(predicate(r))
-    except (KeyError, ValueError, TypeError, AttributeError):
+    except (KeyError, ValueError, TypeError, AttributeError, RecursionError):
         return False
 
 
@@ -161,7 +161,7 @@ async def settle(bootstrap: str, groups: list[tuple[str, str]], timeout: float =
         quiet = 0
         while quiet < 2:
             if time.monotonic() > deadline:
-                raise AssertionError(f"the workers did not catch up within {timeout}s")
+                raise AssertionError(f"the workers did not catch up within {timeout}s: {list(zip(groups, lags))}")
             lags = [await group_lag(admin, consumer, g, by_topic[t]) for g, t in groups]
             idle = sum(lags) == 0 and (also_quiet is None or await also_quiet())
             quiet = quiet + 1 if idle else 0

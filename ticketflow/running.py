@@ -8,6 +8,7 @@ import signal
 
 from storage.migrate import upgrade_async
 from ticketflow.config import Settings
+from workers.delivery.backoff import until_available
 from workers.runtime import Worker
 
 WORKERS = ("inbound", "ticketing", "sync")
@@ -26,7 +27,7 @@ def build_worker(name: str, settings: Settings) -> Worker:
 
 
 async def start_workers(settings: Settings, names: tuple[str, ...] = WORKERS) -> list[Worker]:
-    await upgrade_async(settings.database_url)
+    await until_available(lambda: upgrade_async(settings.database_url), "database", logging.getLogger("ticketflow"))
     workers = [build_worker(n, settings) for n in names]
     for worker in workers:
         await worker.start(migrate=False)
@@ -38,7 +39,13 @@ async def stop_workers(workers: list[Worker]) -> None:
         await worker.stop()
 
 
-async def run_until_stopped(settings: Settings, names: tuple[str, ...]) -> None:
+EXIT_FATAL = 70
+"""Exit status of a worker process that stopped because a record could be neither processed nor
+dead-lettered, or the relay met a permanent error (EX_SOFTWARE). Its log says which."""
+
+
+async def run_until_stopped(settings: Settings, names: tuple[str, ...]) -> int:
+    """Run the workers until SIGINT/SIGTERM (exit 0) or until one of them fails for good (EXIT_FATAL)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -46,7 +53,14 @@ async def run_until_stopped(settings: Settings, names: tuple[str, ...]) -> None:
     workers = await start_workers(settings, names)
     logging.getLogger("ticketflow").info("workers %s running on %s; Ctrl-C stops", ", ".join(names),
                                           settings.bootstrap_servers)
+    waits = [asyncio.ensure_future(stop.wait())] + [asyncio.ensure_future(w.failed.wait()) for w in workers]
     try:
-        await stop.wait()
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        for waiting in waits:
+            waiting.cancel()
         await stop_workers(workers)
+    failures = [w.failure for w in workers if w.failure]
+    for failure in failures:
+        logging.getLogger("ticketflow").critical("stopped: %s", failure)
+    return EXIT_FATAL if failures else 0

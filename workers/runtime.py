@@ -3,6 +3,7 @@ idempotent producer, the database engine, the outbox relay, and the reliable han
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -15,7 +16,10 @@ from contracts.topics import DEADLETTER
 from storage.database import create_engine
 from storage.migrate import upgrade_async
 from ticketflow.config import Settings
+from workers.delivery.backoff import until_available
+from workers.delivery.barrier import Projection, ProjectionBarrier
 from workers.delivery.producer import make_producer
+from workers.delivery.raw import raw_decoder, raw_parser
 from workers.delivery.relay import OutboxRelay
 from workers.delivery.reliable import ReliableHandler
 
@@ -31,7 +35,7 @@ class Worker:
         self.source = f"/ticketflow/{name}"
         self.uses_database = uses_database
         self.broker = KafkaBroker(
-            settings.bootstrap_servers,
+            settings.bootstrap_list,
             client_id=f"ticketflow-{name}",
             allow_auto_create_topics=False,
             ack_policy=AckPolicy.MANUAL,
@@ -46,6 +50,14 @@ class Worker:
         self._reader: AsyncEngine | None = None
         self.relay: OutboxRelay | None = None
         self._started = False
+        self.failure: str | None = None
+        self.failed = asyncio.Event()
+        self.projections: dict[str, Projection] = {}
+        self.barrier = ProjectionBarrier(settings.bootstrap_servers, f"ticketflow-{name}-barrier")
+
+    def projection(self, name: str, purpose: str, topic: str) -> None:
+        """Declare that the subscriber `purpose` keeps this worker's copy of `topic` (see workers.delivery.barrier)."""
+        self.projections[name] = Projection(self.settings.group(self.name, purpose), self.settings.topic(topic))
 
     @property
     def producer(self) -> AIOKafkaProducer:
@@ -69,6 +81,8 @@ class Worker:
             group_id=self.settings.group(self.name, purpose),
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.MANUAL,
+            parser=raw_parser,
+            decoder=raw_decoder,
             max_poll_interval_ms=300_000,
             session_timeout_ms=10_000,
             heartbeat_interval_ms=2_000,
@@ -81,9 +95,16 @@ class Worker:
             consumer=f"{self.name}.{purpose}",
             producer=lambda: self.producer,
             deadletter_topic=self.settings.topic(DEADLETTER),
-            grace_seconds=self.settings.reference_grace_seconds,
-            fault=self.settings.fault,
+            barrier=self.barrier,
+            projections=self.projections,
+            on_fatal=self.fail,
         )
+
+    def fail(self, reason: str) -> None:
+        """Something can neither be processed nor parked: the worker must stop (see `run_until_stopped`)."""
+        if self.failure is None:
+            self.failure = reason
+        self.failed.set()
 
     def committed(self) -> None:
         """A transaction that wrote outbox rows committed: wake the relay."""
@@ -91,18 +112,27 @@ class Worker:
             self.relay.notify()
 
     async def open(self, migrate: bool = True) -> None:
-        """Everything but the consumers: database, producer, relay."""
+        """Everything but the consumers: database, producer, relay. A database or broker that is not up yet
+        is waited for, with backoff, however long it takes."""
         if self.uses_database:
             if migrate:
-                await upgrade_async(self.settings.database_url)
+                await until_available(lambda: upgrade_async(self.settings.database_url), "database", log)
             self._engine = create_engine(self.settings.database_url)
-        self._producer = make_producer(self.settings.bootstrap_servers, f"ticketflow-{self.name}-producer")
-        await self._producer.start()
+        self._producer = await until_available(self._start_producer, "Kafka", log)
         if self.uses_database:
             self._reader = create_engine(self.settings.database_url, writer=False)
             self.relay = OutboxRelay(self.engine, self.producer, self.name, self.settings.relay_interval_seconds,
-                                     reader=self._reader)
+                                     reader=self._reader, on_fatal=self.fail)
             self.relay.start()
+
+    async def _start_producer(self) -> AIOKafkaProducer:
+        producer = make_producer(self.settings.bootstrap_servers, f"ticketflow-{self.name}-producer")
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        return producer
 
     async def close(self) -> None:
         if self.relay is not None:
@@ -113,13 +143,14 @@ class Worker:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+        await self.barrier.close()
         for engine in (self._engine, self._reader):
             if engine is not None:
                 await engine.dispose()
 
     async def start(self, migrate: bool = True) -> None:
         await self.open(migrate)
-        await self.broker.start()
+        await until_available(self.broker.start, "Kafka", log)
         self._started = True
 
     async def stop(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from storage.database import create_engine
@@ -19,10 +20,18 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
+MIGRATION_LOCK = 7_420_031_125
+"""PostgreSQL advisory lock held while migrating: workers starting together on an empty database
+migrate one after another (the later ones find the schema at head) instead of racing to create it."""
+
+
 async def _run_async() -> None:
     engine = create_engine(config.get_main_option("sqlalchemy.url"))
     try:
         async with engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                await connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+                await connection.commit()
             await connection.run_sync(_run)
             await connection.commit()
     finally:

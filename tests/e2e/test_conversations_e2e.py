@@ -253,7 +253,7 @@ async def test_x2_rejections_carry_the_command_id_and_a_machine_readable_reason(
         assert rec.key == command_id
 
 
-async def test_x2_command_for_an_unknown_account_is_rejected_unknown_account_after_the_grace_period(system):
+async def test_x2_command_for_an_unknown_account_is_rejected_unknown_account_once_accounts_caught_up(system):
     never_published = "acct-never-" + uuid.uuid4().hex[:12]
     conv_cmd = await system.command(c.CloseConversation, never_published, conversation_id="conv-" + uuid.uuid4().hex[:12])
     ticket_cmd = await system.command(c.ChangeTicketStatus, never_published, ticket_id="tkt-" + uuid.uuid4().hex[:12],

@@ -20,7 +20,8 @@ from contracts import commands as c
 from contracts.topics import CONVERSATION_COMMANDS, DEADLETTER, INBOUND_MESSAGES, TICKET_COMMANDS
 from tests.support.kafka import Probe
 from tests.support.proxy import OutageProxy
-from tests.support.system import WATCHED, System, new_id
+from tests.support.processes import caught_up, isolated, stop, wait_exit, worker_process
+from tests.support.system import new_id
 from ticketflow.provisioning import apply_topics
 from ticketflow.running import build_worker
 
@@ -89,56 +90,24 @@ async def test_x5_the_same_command_twice_has_one_effect(system):
     assert len(outgoing) == 1
 
 
-async def _isolated(system: System) -> tuple:
-    """Settings with topics and groups of their own, so a separately run worker does not meet the session's."""
-    settings = replace(system.settings, topic_prefix=f"{system.settings.topic_prefix}iso-{uuid.uuid4().hex[:8]}.")
-    await apply_topics(settings)
-    probe = Probe(settings.bootstrap_servers, [settings.topic(t) for t in WATCHED])
-    await probe.start()
-    return settings, System(settings, system.engine, probe)
-
-
-def _worker_process(settings, name: str, fault: str = "") -> subprocess.Popen:
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers, "DATABASE_URL": settings.database_url,
-           "TICKETFLOW_TOPIC_PREFIX": settings.topic_prefix, "TICKETFLOW_FAULT": fault,
-           "TICKETFLOW_REFERENCE_GRACE_SECONDS": "10"}
-    return subprocess.Popen([sys.executable, "-m", "ticketflow.cli", "worker", name], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-async def _wait_exit(proc: subprocess.Popen, timeout: float = 90.0) -> int:
-    for _ in range(int(timeout * 10)):
-        if proc.poll() is not None:
-            return proc.returncode
-        await asyncio.sleep(0.1)
-    proc.kill()
-    raise AssertionError("the worker did not exit")
-
-
-async def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        await _wait_exit(proc)
-
-
 async def test_x5_inbound_worker_killed_between_db_commit_and_offset_commit_changes_nothing(system):
-    settings, iso = await _isolated(system)
+    settings, iso = await isolated(system)
     try:
         account = await iso.account()
-        crashing = _worker_process(settings, "inbound", fault="crash_before_ack:inbound.messages")
+        crashing = worker_process(settings, "inbound", fault="after_commit_before_ack:inbound.messages")
         msg = iso.inbound(account)
         await iso.publish(msg)
-        assert await _wait_exit(crashing) == 17, crashing.stderr.read().decode()[-2000:]
+        assert await wait_exit(crashing) == 17, crashing.stderr.read().decode()[-2000:]
         convs = await iso.conversations_of(account)
         assert len(convs) == 1, "the transaction committed before the crash"
-        restarted = _worker_process(settings, "inbound")
+        restarted = worker_process(settings, "inbound")
         try:
             received = await iso.probe.wait_for(
                 lambda r: r.type == "conversation.message_received" and r.key == convs[0].id, what="relayed event")
             created = await iso.wait_event(convs[0].id, "conversation.created")
-            await _caught_up(iso, "inbound", "messages", INBOUND_MESSAGES)
+            await caught_up(iso, "inbound", "messages", INBOUND_MESSAGES)
         finally:
-            await _stop(restarted)
+            await stop(restarted)
         assert len(await iso.conversations_of(account)) == 1
         assert len(await iso.messages_of(convs[0].id)) == 1
         assert len(received) == 1 and len(created) == 1
@@ -148,43 +117,36 @@ async def test_x5_inbound_worker_killed_between_db_commit_and_offset_commit_chan
 
 
 async def test_x5_ticketing_worker_killed_between_db_commit_and_offset_commit_creates_one_ticket(system):
-    settings, iso = await _isolated(system)
-    inbound = _worker_process(settings, "inbound")
+    settings, iso = await isolated(system)
+    inbound = worker_process(settings, "inbound")
     try:
         account = await iso.account()
         conv = await iso.new_conversation(account)
-        crashing = _worker_process(settings, "ticketing", fault="crash_before_ack:ticketing.commands")
+        crashing = worker_process(settings, "ticketing", fault="after_commit_before_ack:ticketing.commands")
         create = c.CreateTicket(command_id=new_id("cmd-"), account_id=account, conversation_id=conv)
         await iso.publish(create)
-        assert await _wait_exit(crashing) == 17, crashing.stderr.read().decode()[-2000:]
+        assert await wait_exit(crashing) == 17, crashing.stderr.read().decode()[-2000:]
         assert len(await iso.tickets_of(account)) == 1
-        restarted = _worker_process(settings, "ticketing")
+        restarted = worker_process(settings, "ticketing")
         try:
             await iso.probe.wait_for(lambda r: r.type == "ticket.created" and conv in r.body["conversation_ids"])
-            await _caught_up(iso, "ticketing", "commands", TICKET_COMMANDS)
+            await caught_up(iso, "ticketing", "commands", TICKET_COMMANDS)
         finally:
-            await _stop(restarted)
+            await stop(restarted)
         tickets = await iso.tickets_of(account)
         assert len(tickets) == 1
         assert iso.types(tickets[0].id) == ["ticket.created"]
         assert iso.rejections(create.command_id) == []
     finally:
-        await _stop(inbound)
+        await stop(inbound)
         await iso.probe.stop()
-
-
-async def _caught_up(iso: System, worker: str, purpose: str, topic: str) -> None:
-    from tests.support.kafka import settle
-
-    await settle(iso.settings.bootstrap_servers, [(iso.settings.group(worker, purpose), iso.settings.topic(topic))],
-                 also_quiet=iso._outbox_empty)
 
 
 async def test_x5_database_outage_pauses_and_retries_and_never_dead_letters(system, caplog):
     url = make_url(system.settings.database_url)
     proxy = OutageProxy(url.host or "127.0.0.1", url.port or 5432)
     await proxy.start()
-    settings, iso = await _isolated(system)
+    settings, iso = await isolated(system)
     settings = replace(settings, database_url=url.set(port=proxy.port).render_as_string(hide_password=False))
     worker = build_worker("inbound", settings)
     await worker.start()
@@ -203,7 +165,7 @@ async def test_x5_database_outage_pauses_and_retries_and_never_dead_letters(syst
         await proxy.restore()
         await iso.probe.wait_for(lambda r: r.type == "conversation.message_received"
                                  and r.body["channel_message_id"] == msg.channel_message_id, what="message after outage")
-        await _caught_up(iso, "inbound", "messages", INBOUND_MESSAGES)
+        await caught_up(iso, "inbound", "messages", INBOUND_MESSAGES)
         assert iso.probe.matching(lambda r: r.topic.endswith(DEADLETTER)) == []
         assert len(await iso.conversations_of(account)) == 2
     finally:

@@ -4,6 +4,9 @@ id per consumer, an outbox written in the same transaction as the state, and UTC
 
 from __future__ import annotations
 
+import asyncio
+import sys
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -21,6 +24,9 @@ from storage.tables import metadata, outbox, processed_messages
 from storage.unit_of_work import UnitOfWork
 
 pytestmark = pytest.mark.db
+
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _head(url: str) -> str:
@@ -74,23 +80,33 @@ async def test_migrations_bring_an_empty_database_to_head_and_a_second_run_is_a_
 
 async def test_x5_processed_message_id_is_unique_per_consumer(engine: AsyncEngine) -> None:
     async with UnitOfWork(engine, "inbound.messages", "inbound") as uow:
-        assert not await uow.already_processed("msg-1")
-        await uow.mark_processed("msg-1")
+        assert not await uow.already_processed("acct-1", "msg-1")
+        await uow.mark_processed("acct-1", "msg-1")
 
     with pytest.raises(IntegrityError):
         async with UnitOfWork(engine, "inbound.messages", "inbound") as uow:
-            assert await uow.already_processed("msg-1")
-            await uow.mark_processed("msg-1")  # a redelivery that skipped the check cannot record it twice
+            assert await uow.already_processed("acct-1", "msg-1")
+            await uow.mark_processed("acct-1", "msg-1")  # a redelivery that skipped the check cannot record it twice
 
     # The id is unique per consumer: another consumer of the same message records it independently.
     async with UnitOfWork(engine, "ticketing.conversations", "ticketing") as uow:
-        assert not await uow.already_processed("msg-1")
-        await uow.mark_processed("msg-1")
+        assert not await uow.already_processed("acct-1", "msg-1")
+        await uow.mark_processed("acct-1", "msg-1")
 
     async with engine.connect() as conn:
         rows = (await conn.execute(select(processed_messages.c.consumer, processed_messages.c.message_id)
                                    .order_by(processed_messages.c.consumer))).all()
     assert [tuple(r) for r in rows] == [("inbound.messages", "msg-1"), ("ticketing.conversations", "msg-1")]
+
+
+async def test_x1_x5_two_accounts_may_use_the_same_message_id(engine: AsyncEngine) -> None:
+    """A command id is the sender's: account B's `cmd-42` is not account A's `cmd-42`."""
+    async with UnitOfWork(engine, "ticketing.commands", "ticketing") as uow:
+        await uow.mark_processed("acct-b", "cmd-42")
+    async with UnitOfWork(engine, "ticketing.commands", "ticketing") as uow:
+        assert not await uow.already_processed("acct-a", "cmd-42")
+        await uow.mark_processed("acct-a", "cmd-42")
+        assert await uow.already_processed("acct-b", "cmd-42")
 
 
 class Note(BaseModel):
@@ -122,7 +138,7 @@ async def test_x5_outbox_rows_exist_only_when_the_transaction_commits(engine: As
     lost = Note(note_id="n-rolled-back", text="never published")
     with pytest.raises(Boom):
         async with UnitOfWork(engine, "notes.consumer", "notes") as uow:
-            await uow.mark_processed("in-1")
+            await uow.mark_processed("acct-1", "in-1")
             await uow.publish("t.notes", "conv-1", lost, _envelope(lost))
             assert len((await uow.conn.execute(select(outbox).where(outbox.c.producer == "notes"))).all()) == 1
             raise Boom("the state change failed after the outbox write")
@@ -133,7 +149,7 @@ async def test_x5_outbox_rows_exist_only_when_the_transaction_commits(engine: As
     try:
         kept = Note(note_id="n-committed", text="published once the transaction commits")
         async with UnitOfWork(engine, "notes.consumer", "notes") as uow:
-            await uow.mark_processed("in-1")
+            await uow.mark_processed("acct-1", "in-1")
             await uow.publish("t.notes", "conv-1", kept, _envelope(kept))
             # Not visible to another reader before the commit. (That reader uses a plain engine: the
             # project's SQLite engine opens every transaction with BEGIN IMMEDIATE, reads included, so
@@ -189,3 +205,18 @@ async def test_utc_datetime_round_trips_timezone_aware_utc(engine: AsyncEngine) 
         async with engine.begin() as conn:
             await conn.execute(insert(processed_messages).values(
                 consumer="tz", message_id="naive", processed_at=datetime(2024, 1, 1, 12, 0)))
+
+
+async def test_x5_four_workers_migrating_an_empty_database_together_all_come_up(db_url: str) -> None:
+    """Four processes starting together each run the migrations: they take turns (an advisory lock on
+    PostgreSQL, the write lock on SQLite) and every one of them ends at head."""
+    code = "import sys; from storage.migrate import upgrade; upgrade(sys.argv[1])"
+    procs = [await asyncio.create_subprocess_exec(sys.executable, "-c", code, db_url, cwd=REPO,
+                                                  stderr=asyncio.subprocess.PIPE) for _ in range(4)]
+    results = [(await p.wait(), (await p.stderr.read()).decode()[-1500:]) for p in procs]
+    assert [rc for rc, _err in results] == [0, 0, 0, 0], results
+    eng = create_engine(db_url)
+    try:
+        assert await _version(eng) == [_head(db_url)]
+    finally:
+        await eng.dispose()

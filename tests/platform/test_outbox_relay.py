@@ -97,3 +97,48 @@ async def test_x5_relay_prunes_sent_rows_and_expired_processed_ids_only(engine, 
                                    .order_by(processed_messages.c.consumer))).all()
     assert unsent == 1  # the unsent row stays, however old
     assert [tuple(k) for k in kept] == [("other.commands", "old"), ("prunetest.commands", "new")]
+
+
+async def _add(engine, producer: str, topic: str, key: str, value: bytes) -> int:
+    async with engine.begin() as conn:
+        result = await conn.execute(insert(outbox).values(
+            producer=producer, topic=topic, key=key, headers=[["ce_id", f"evt-{key}-{len(value)}"]], value=value,
+            created_at=now_utc(), sent_at=None))
+        return result.inserted_primary_key[0]
+
+
+async def test_x3_x4_an_unpublishable_row_is_parked_its_key_waits_and_other_keys_go_on(engine, kafka, run_prefix):
+    from contracts.topics import RECORD_MAX_BYTES
+    from ticketflow.outbox import discard_parked, parked_rows, retry_parked
+
+    topic = await _topic(kafka, run_prefix)
+    owner = f"parktest{uuid.uuid4().hex[:6]}"
+    first = await _add(engine, owner, topic, "a", b'{"n": 1}')
+    huge = await _add(engine, owner, topic, "b", b"x" * (RECORD_MAX_BYTES + 1))
+    behind = await _add(engine, owner, topic, "b", b'{"n": 3}')
+    other = await _add(engine, owner, topic, "c", b'{"n": 4}')
+    producer = make_producer(kafka, "park-test")
+    await producer.start()
+    try:
+        relay = OutboxRelay(engine, producer, owner)
+        assert await relay.flush() == 3  # two sent, one parked
+        assert await relay.flush() == 0  # the row behind the parked one waits; nothing is sent again
+        parked = await parked_rows(engine, owner)
+        assert [(p.id, p.key, p.held_behind) for p in parked] == [(huge, "b", 1)]
+        assert "limit" in parked[0].failure
+
+        assert await retry_parked(engine, huge)
+        assert await relay.flush() == 1  # still too large: parked again, nothing else moves
+        assert [p.id for p in await parked_rows(engine, owner)] == [huge]
+
+        assert await discard_parked(engine, huge, "too large for any consumer")
+        assert await relay.flush() == 1  # now the row behind it leaves
+        assert await parked_rows(engine, owner) == []
+    finally:
+        await producer.stop()
+    records = await _read_all(kafka, topic, 3)
+    assert [(r.key, r.value) for r in records] == [(b"a", b'{"n": 1}'), (b"c", b'{"n": 4}'), (b"b", b'{"n": 3}')]
+    async with engine.connect() as conn:
+        unsent = await conn.scalar(select(func.count()).select_from(outbox).where(
+            outbox.c.producer == owner, outbox.c.sent_at.is_(None)))
+    assert unsent == 0 and {first, behind, other}

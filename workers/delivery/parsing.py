@@ -1,8 +1,22 @@
-"""Turning a Kafka record into a contract, or a BadMessage that says exactly what is wrong."""
+"""Turning a raw Kafka record into a contract, or a BadMessage that says exactly what is wrong (X4).
+
+Subscribers hand records over undecoded (see `workers.delivery.raw`), so every byte is read here,
+where a failure becomes a dead letter with a reason instead of a record skipped before our code runs.
+
+Limits, each with its own dead-letter reason:
+- `too_large`: a value over MAX_VALUE_BYTES;
+- `not_json`, `not_an_object`, `too_deep` (JSON nested deeper than MAX_JSON_DEPTH);
+- `not_utf8_header`: a header Ticketflow reads (`ce_*`, `content-type`, `traceparent`, `tracestate`)
+  that is not UTF-8. Other headers are carried as bytes and never decoded;
+- `invalid_header`: a header Ticketflow reads that is longer than its limit or holds control
+  characters. These values are copied into every event the record causes, so an unbounded one would
+  make events the broker cannot take.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -10,36 +24,94 @@ from pydantic import TypeAdapter, ValidationError
 from contracts.envelope import Envelope
 from workers.delivery.errors import BadMessage
 
+MAX_VALUE_BYTES = 1_000_000
+MAX_JSON_DEPTH = 32
+HEADER_LIMITS = {"ce_subject": 600, "ce_accountid": 64, "ce_type": 128, "ce_time": 64, "content-type": 128,
+                 "traceparent": 128, "tracestate": 512}
+"""Longest accepted value per header Ticketflow reads (characters); any other `ce_*` header: CE_DEFAULT_LIMIT."""
+CE_DEFAULT_LIMIT = 256
+
+
+def _reads(key: str) -> bool:
+    return key.startswith("ce_") or key in HEADER_LIMITS
+
 
 def headers_of(record: Any) -> dict[str, str]:
+    """The headers Ticketflow reads, decoded and checked; raises BadMessage for a bad one."""
     out: dict[str, str] = {}
-    for key, value in record.headers or ():
-        try:
-            out[key] = value.decode() if isinstance(value, bytes) else str(value)
-        except UnicodeDecodeError:
+    for key, raw in record.headers or ():
+        if not _reads(key):
             continue
+        try:
+            value = raw.decode() if isinstance(raw, bytes) else str(raw)
+        except UnicodeDecodeError as exc:
+            raise BadMessage("not_utf8_header", f"header {key!r} is not UTF-8: {exc}") from exc
+        limit = HEADER_LIMITS.get(key, CE_DEFAULT_LIMIT)
+        if len(value) > limit:
+            raise BadMessage("invalid_header", f"header {key!r} is {len(value)} characters long; the limit is {limit}")
+        if any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in value):
+            raise BadMessage("invalid_header", f"header {key!r} contains control characters")
+        out[key] = value
     return out
 
 
 def envelope_of(record: Any) -> Envelope | None:
+    """The CloudEvents envelope the record's headers carry (None without one); raises BadMessage."""
     return Envelope.from_headers(headers_of(record))
 
 
-def parse(record: Any, adapter: TypeAdapter[Any], what: str) -> Any:
-    if not record.value:
+def json_of(record: Any, what: str) -> dict[str, Any]:
+    """The record's value as a JSON object, within the size and depth limits."""
+    value = record.value
+    if not value:
         raise BadMessage("empty_message", f"the record has no value; expected {what}")
+    if len(value) > MAX_VALUE_BYTES:
+        raise BadMessage("too_large", f"the value is {len(value)} bytes; the limit is {MAX_VALUE_BYTES}")
     try:
-        data = json.loads(record.value)
+        data = json.loads(value)
+    except RecursionError as exc:
+        raise BadMessage("too_deep", f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels") from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadMessage("not_json", f"the value is not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise BadMessage("not_an_object", f"expected a JSON object ({what}), got {type(data).__name__}")
+    if depth_exceeds(data, MAX_JSON_DEPTH):
+        raise BadMessage("too_deep", f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels")
+    return data
+
+
+def depth_exceeds(data: Any, limit: int) -> bool:
+    """Whether objects and arrays nest deeper than `limit` (iterative: no recursion on hostile input)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
+def parse(record: Any, adapter: TypeAdapter[Any], what: str) -> Any:
+    """The contract the record carries; every header it reads is checked first."""
+    return parse_with(record, adapter.validate_python, what)
+
+
+def parse_with(record: Any, validate: Callable[[dict[str, Any]], Any], what: str) -> Any:
+    """`validate` applied to the record's JSON object (headers checked first); schema errors become BadMessage.
+
+    For consumed event topics `validate` may return None: an event type this worker does not know
+    (a newer producer added it) is not for it, and is acknowledged without effect (ADR 7)."""
+    headers_of(record)
+    data = json_of(record, what)
     kind = data.get("type")
     try:
-        return adapter.validate_python(data)
+        return validate(data)
     except ValidationError as exc:
         errors = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:10])
-        raise BadMessage(_reason(exc), f"not a valid {what} (type={kind!r}): {errors}") from exc
+        raise BadMessage(_reason(exc), f"not a valid {what} (type={str(kind)[:100]!r}): {errors[:1500]}") from exc
 
 
 def _reason(exc: ValidationError) -> str:

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from aiokafka import AIOKafkaProducer
 
+from contracts.topics import DEADLETTER_MAX_BYTES
+
+MAX_REQUEST_BYTES = DEADLETTER_MAX_BYTES + 64 * 1024
+"""Large enough for any dead letter; the broker still refuses records over a topic's own limit."""
+
 
 def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
     return AIOKafkaProducer(
@@ -13,4 +18,5 @@ def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
         enable_idempotence=True,
         linger_ms=5,
         request_timeout_ms=30_000,
+        max_request_size=MAX_REQUEST_BYTES,
     )

@@ -4,6 +4,11 @@ One relay per worker process polls its own rows (`producer` column). On PostgreS
 advisory lock lets only one replica of a worker relay at a time, so rows leave in id order.
 A crash between publish and mark-sent publishes those rows again on restart: events are
 at-least-once with stable ids (`ce_id`), and every Ticketflow consumer drops repeats.
+
+A row the broker can never take (larger than a record may be, or refused for good) is parked:
+`failed_at` and `failure` are set, an error is logged, and the relay goes on with every other key.
+The rows behind a parked row with the same topic and key are held, unsent, so that key's order
+holds: an operator lists parked rows and retries or discards them (`ticketflow outbox`). ADR 8.
 """
 
 from __future__ import annotations
@@ -11,15 +16,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import and_, delete, exists, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from contracts.topics import RECORD_MAX_BYTES
 from storage.tables import outbox, processed_messages
 from storage.unit_of_work import now_utc
+from workers.delivery.backoff import Backoff
+from workers.delivery.checkpoints import reached
+from workers.delivery.errors import is_transient
 
 log = logging.getLogger("ticketflow.relay")
 
@@ -31,17 +41,18 @@ replayed), so a redelivery always still finds its processed id."""
 
 class OutboxRelay:
     def __init__(self, engine: AsyncEngine, producer: AIOKafkaProducer, owner: str,
-                 interval: float = 0.05, batch: int = 500, reader: AsyncEngine | None = None) -> None:
+                 interval: float = 0.05, batch: int = 500, reader: AsyncEngine | None = None,
+                 on_fatal: Callable[[str], None] | None = None) -> None:
         self.engine = engine
         self.reader = reader or engine
         self.producer = producer
         self.owner = owner
         self.interval = interval
         self.batch = batch
+        self.on_fatal = on_fatal
         self.wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock_key = zlib.crc32(f"ticketflow-outbox-{owner}".encode())
-        self.published = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name=f"outbox-relay-{self.owner}")
@@ -61,12 +72,12 @@ class OutboxRelay:
         self.wake.set()
 
     async def _loop(self) -> None:
-        backoff = 0.2
+        backoff = Backoff(0.2, 5.0)
         rounds = 0
         while True:
             try:
                 sent = await self.flush()
-                backoff = 0.2
+                backoff.reset()
                 rounds += 1
                 if rounds % 1000 == 0:
                     await self._prune()
@@ -74,10 +85,15 @@ class OutboxRelay:
                     continue
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - Kafka or DB down: rows stay, retry
-                log.warning("outbox relay %s failed, retrying in %.1fs: %r", self.owner, backoff, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+            except Exception as exc:  # noqa: BLE001 - classified: Kafka or DB down retries, anything else stops
+                if not is_transient(exc):
+                    message = f"outbox relay {self.owner} stopped on a permanent error: {exc!r}"
+                    log.critical(message)
+                    if self.on_fatal is not None:
+                        self.on_fatal(message)
+                    return
+                log.warning("outbox relay %s failed, retrying in %.1fs: %r", self.owner, backoff.delay, exc)
+                await backoff.wait()
                 continue
             try:
                 await asyncio.wait_for(self.wake.wait(), timeout=self.interval)
@@ -86,13 +102,10 @@ class OutboxRelay:
             self.wake.clear()
 
     async def flush(self) -> int:
-        """Publish one batch of unsent rows in id order; returns how many were sent."""
+        """Publish one batch of unsent rows in id order; returns how many were sent or parked."""
         if self.engine.dialect.name == "postgresql":
-            sent = await self._flush_locked()
-        else:
-            sent = await self._flush_unlocked()
-        self.published += sent
-        return sent
+            return await self._flush_locked()
+        return await self._flush_unlocked()
 
     async def _flush_locked(self) -> int:
         """PostgreSQL: one replica at a time (advisory lock), rows read, published and marked in one transaction."""
@@ -102,10 +115,12 @@ class OutboxRelay:
                 if not got:
                     return 0
                 rows = (await conn.execute(self._unsent())).all()
-                if rows:
-                    await self._publish(rows)
-                    await conn.execute(self._mark_sent(rows))
-                return len(rows)
+                if not rows:
+                    return 0
+                outcome = await self._publish(rows)
+                reached("after_publish_before_mark_sent", self.owner)
+                await self._record(conn, outcome)
+        return outcome.result()
 
     async def _flush_unlocked(self) -> int:
         """SQLite: read and mark in two short transactions, so the write lock is never held while Kafka acks."""
@@ -113,27 +128,75 @@ class OutboxRelay:
             rows = (await conn.execute(self._unsent())).all()
         if not rows:
             return 0
-        await self._publish(rows)
+        outcome = await self._publish(rows)
+        reached("after_publish_before_mark_sent", self.owner)
         async with self.engine.begin() as conn:
-            await conn.execute(self._mark_sent(rows))
-        return len(rows)
+            await self._record(conn, outcome)
+        return outcome.result()
 
     def _unsent(self) -> Any:
+        """Unsent rows in id order, except parked ones and those held behind a parked row of their key."""
+        parked = outbox.alias("parked")
+        held = exists().where(and_(
+            parked.c.producer == outbox.c.producer, parked.c.failed_at.is_not(None), parked.c.sent_at.is_(None),
+            parked.c.topic == outbox.c.topic, parked.c.key == outbox.c.key, parked.c.id < outbox.c.id))
         return (select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.headers, outbox.c.value)
-                .where(outbox.c.producer == self.owner, outbox.c.sent_at.is_(None))
+                .where(outbox.c.producer == self.owner, outbox.c.sent_at.is_(None), outbox.c.failed_at.is_(None),
+                       ~held)
                 .order_by(outbox.c.id).limit(self.batch))
 
-    @staticmethod
-    def _mark_sent(rows: Any) -> Any:
-        return update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(sent_at=now_utc())
+    async def _record(self, conn: Any, outcome: "Outcome") -> None:
+        if outcome.sent:
+            await conn.execute(update(outbox).where(outbox.c.id.in_(outcome.sent)).values(sent_at=now_utc()))
+        for row_id, why in outcome.parked.items():
+            await conn.execute(update(outbox).where(outbox.c.id == row_id).values(failed_at=now_utc(), failure=why))
 
-    async def _publish(self, rows: Any) -> None:
-        futures = [
-            await self.producer.send(row.topic, value=row.value, key=row.key.encode(),
-                                     headers=[(k, v.encode()) for k, v in row.headers])
-            for row in rows
-        ]
-        await asyncio.gather(*futures)
+    async def _publish(self, rows: Any) -> "Outcome":
+        """Send every row, in order; which were sent, which are parked for good, and the first transient error.
+
+        A row too large for any topic but the dead-letter topic is parked before it is sent. Once a key
+        has a parked or failed row, its later rows in this batch are not sent (they wait, in order)."""
+        outcome = Outcome()
+        stopped: set[tuple[str, str]] = set()
+        pending: list[tuple[Any, Any]] = []
+        for row in rows:
+            if (row.topic, row.key) in stopped:
+                continue
+            headers = [(k, v.encode()) for k, v in row.headers]
+            size = len(row.key) + len(row.value) + sum(len(k) + len(v) for k, v in headers)
+            if size > RECORD_MAX_BYTES:
+                self._park(outcome, row, f"record of {size} bytes is over the {RECORD_MAX_BYTES}-byte limit")
+                stopped.add((row.topic, row.key))
+                continue
+            try:
+                future = await self.producer.send(row.topic, value=row.value, key=row.key.encode(), headers=headers)
+            except Exception as exc:  # noqa: BLE001 - the client refused it: classified
+                stopped.add((row.topic, row.key))
+                self._failed(outcome, row, exc)
+                continue
+            pending.append((row, future))
+        results = await asyncio.gather(*(f for _r, f in pending), return_exceptions=True)
+        for (row, _f), result in zip(pending, results):
+            if (row.topic, row.key) in stopped:
+                continue  # published after a failed row of its key: sent again after it, in order
+            if isinstance(result, BaseException):
+                stopped.add((row.topic, row.key))
+                self._failed(outcome, row, result)
+            else:
+                outcome.sent.append(row.id)
+        return outcome
+
+    def _failed(self, outcome: "Outcome", row: Any, exc: BaseException) -> None:
+        if is_transient(exc) or isinstance(exc, asyncio.CancelledError):
+            if outcome.transient is None:
+                outcome.transient = exc if isinstance(exc, Exception) else RuntimeError(repr(exc))
+            return
+        self._park(outcome, row, f"{type(exc).__name__}: {exc}")
+
+    def _park(self, outcome: "Outcome", row: Any, why: str) -> None:
+        outcome.parked[row.id] = why[:2000]
+        log.error("outbox row %s of %s (%s, key %s) parked: %s. Later rows of that key wait; "
+                  "`ticketflow outbox list` shows it", row.id, self.owner, row.topic, row.key[:100], why[:300])
 
     async def _prune(self) -> None:
         """Drop sent outbox rows after an hour and processed ids after PROCESSED_RETENTION."""
@@ -143,3 +206,18 @@ class OutboxRelay:
             await conn.execute(delete(processed_messages).where(
                 processed_messages.c.consumer.like(f"{self.owner}.%"),
                 processed_messages.c.processed_at < now_utc() - PROCESSED_RETENTION))
+
+
+class Outcome:
+    """What one publish round did: rows sent, rows parked (id -> why), the first transient failure."""
+
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+        self.parked: dict[int, str] = {}
+        self.transient: Exception | None = None
+
+    def result(self) -> int:
+        """How many rows are done (sent or parked); raises the transient failure once they are recorded."""
+        if self.transient is not None:
+            raise self.transient
+        return len(self.sent) + len(self.parked)

@@ -4,7 +4,8 @@
 
 * transient failures (database down, locked) retry with capped backoff, forever: never dead-lettered;
 * conflicts (a concurrent update of the same row, a unique key inserted meanwhile) retry a few times;
-* `NotYetKnown` retries for a grace period, then the handler is told to stop waiting;
+* `NotYetKnown` retries until the projection it names has read everything published before the
+  record arrived (`workers.delivery.barrier`); then the handler decides without waiting;
 * `BadMessage`, and any other error, dead-letters the message with its reason;
 * the offset is committed (ack) only after the transaction committed or the dead letter was acked.
 
@@ -17,14 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from workers.delivery.deadletter import dead_letter
+from workers.delivery.backoff import Backoff, until_available
+from workers.delivery.barrier import Mark, Projection, ProjectionBarrier
+from workers.delivery.checkpoints import reached
+from workers.delivery.deadletter import build_dead_letter, send_dead_letter
 from workers.delivery.errors import BadMessage, NotYetKnown, is_conflict, is_transient
 
 log = logging.getLogger("ticketflow.delivery")
@@ -32,8 +34,12 @@ log = logging.getLogger("ticketflow.delivery")
 MAX_CONFLICT_RETRIES = 10
 """A race with another transaction is retried this often before the message counts as failed."""
 
-Process = Callable[[Any, bool], Awaitable[None]]
-"""process(record, patience_expired) runs one transaction for the record."""
+Process = Callable[[Any, frozenset[str]], Awaitable[None]]
+"""process(record, caught_up) runs one transaction for the record; `caught_up` names the projections
+that have applied everything published before the record arrived (what is missing there is missing)."""
+
+OnFatal = Callable[[str], None]
+"""Told when a record can be neither processed nor dead-lettered: the worker must stop."""
 
 
 class ReliableHandler:
@@ -42,37 +48,47 @@ class ReliableHandler:
         consumer: str,
         producer: Callable[[], AIOKafkaProducer],
         deadletter_topic: str,
-        grace_seconds: float,
-        fault: str = "",
+        barrier: ProjectionBarrier | None = None,
+        projections: dict[str, Projection] | None = None,
         max_backoff: float = 5.0,
+        on_fatal: OnFatal | None = None,
     ) -> None:
         self.consumer = consumer
         self.producer = producer
         self.deadletter_topic = deadletter_topic
-        self.grace_seconds = grace_seconds
-        self.fault = fault
+        self.barrier = barrier
+        self.projections = projections or {}
         self.max_backoff = max_backoff
+        self.on_fatal = on_fatal
 
     async def handle(self, message: Any, process: Process) -> None:
         """Process the FastStream message's record, then ack it."""
         record = message.raw_message
         await self.run(record, process)
-        if self.fault == f"crash_before_ack:{self.consumer}":
-            log.error("fault injection: exiting between the DB commit and the offset commit")
-            os._exit(17)
+        reached("after_commit_before_ack", self.consumer)
         await message.ack()
 
     async def run(self, record: Any, process: Process) -> None:
-        started = time.monotonic()
-        backoff = 0.1
+        backoff = Backoff(0.1, self.max_backoff)
         conflicts = 0
+        marks: dict[str, Mark] = {}
+        caught_up: frozenset[str] = frozenset()
         while True:
-            patience_expired = time.monotonic() - started >= self.grace_seconds
             try:
-                await process(record, patience_expired)
+                await process(record, caught_up)
                 return
-            except NotYetKnown:
-                await asyncio.sleep(0.2)
+            except NotYetKnown as exc:
+                if exc.projection in caught_up:
+                    raise RuntimeError(f"{exc} although its projection caught up: the handler must decide") from exc
+                if exc.projection not in marks:
+                    marks[exc.projection] = await self._mark(exc)
+                    log.info("%s[%s]@%s names %s; waiting for the %s projection to reach %s",
+                             record.topic, record.partition, record.offset, exc, exc.projection,
+                             marks[exc.projection])
+                if await self._passed(exc, marks[exc.projection]):
+                    caught_up |= {exc.projection}
+                else:
+                    await asyncio.sleep(0.2)
             except BadMessage as exc:
                 await self._dead_letter(record, type(exc).__name__, exc.reason, exc.detail)
                 return
@@ -87,23 +103,52 @@ class ReliableHandler:
                     continue
                 if is_transient(exc):
                     log.warning("transient failure on %s[%s]@%s, retrying in %.1fs: %r",
-                                record.topic, record.partition, record.offset, backoff, exc)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, self.max_backoff)
+                                record.topic, record.partition, record.offset, backoff.delay, exc)
+                    await backoff.wait()
                     continue
                 log.exception("processing failed on %s[%s]@%s", record.topic, record.partition, record.offset)
                 await self._dead_letter(record, type(exc).__name__, "processing_failed", repr(exc))
                 return
 
+    async def _mark(self, exc: NotYetKnown) -> Mark:
+        """Where the projection must get to (retrying while the broker is unreachable)."""
+        assert self.barrier is not None and exc.projection in self.projections, f"no projection {exc.projection!r}"
+        projection = self.projections[exc.projection]
+        return await until_available(lambda: self.barrier.mark(projection, exc.key), "Kafka", log)  # type: ignore[union-attr]
+
+    async def _passed(self, exc: NotYetKnown, mark: Mark) -> bool:
+        projection = self.projections[exc.projection]
+        return await until_available(lambda: self.barrier.passed(projection, mark), "Kafka", log)  # type: ignore[union-attr]
+
     async def _dead_letter(self, record: Any, error_class: str, reason: str, detail: str) -> None:
-        backoff = 0.5
+        """Publish the dead letter, retrying transient failures forever. A permanent failure is tried once
+        more with the minimal dead letter (coordinates, key, reason); if that fails too, nothing can
+        take the record: the worker is told to stop and this record is held (never acked)."""
+        letter = build_dead_letter(record, self.consumer, error_class, reason, detail)
+        backoff = Backoff(0.5, self.max_backoff)
         while True:
             try:
-                await dead_letter(self.producer(), self.deadletter_topic, record, self.consumer, error_class, reason, detail)
+                reached("before_dead_letter", self.consumer)
+                await send_dead_letter(self.producer(), self.deadletter_topic, record, letter)
+                reached("after_dead_letter_before_ack", self.consumer)
                 return
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - Kafka unavailable: keep the message, retry
-                log.warning("dead-letter publish failed, retrying in %.1fs: %r", backoff, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff)
+            except Exception as exc:  # noqa: BLE001 - classified below
+                if is_transient(exc):
+                    log.warning("dead-letter publish failed, retrying in %.1fs: %r", backoff.delay, exc)
+                    await backoff.wait()
+                    continue
+                if "dlq_truncated" not in dict(letter.headers):
+                    log.error("dead-letter publish refused (%r); sending the minimal dead letter", exc)
+                    letter = build_dead_letter(record, self.consumer, error_class, reason, detail, minimal=True)
+                    continue
+                await self._fatal(record, f"the dead-letter topic refuses even the minimal dead letter: {exc!r}")
+
+    async def _fatal(self, record: Any, why: str) -> None:
+        message = (f"cannot process or dead-letter {record.topic}[{record.partition}]@{record.offset}: {why}; "
+                   f"{self.consumer} stops without committing past it")
+        log.critical(message)
+        if self.on_fatal is not None:
+            self.on_fatal(message)
+        await asyncio.Event().wait()  # held until the worker stops: the offset never passes this record

@@ -9,12 +9,14 @@ from faststream.kafka.annotations import KafkaMessage
 from contracts.topics import ACCOUNTS, CONVERSATION_COMMANDS, INBOUND_MESSAGES
 from ticketflow.config import Settings
 from workers.accounts import apply_account_record
+from workers.command_flow import ACCOUNTS_PROJECTION
 from workers.inbound import handlers
 from workers.runtime import Worker
 
 
 def build(settings: Settings) -> Worker:
     worker = Worker("inbound", settings)
+    worker.projection(ACCOUNTS_PROJECTION, "accounts", ACCOUNTS)
     on_messages = worker.reliable("messages")
     on_commands = worker.reliable("commands")
     on_accounts_reliably = worker.reliable("accounts")

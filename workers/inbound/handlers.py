@@ -12,7 +12,7 @@ from contracts import commands as c
 from contracts.inbound import InboundMessage
 from storage.unit_of_work import UnitOfWork
 from workers.accounts import load_account
-from workers.command_flow import account_for, record_outcome
+from workers.command_flow import ACCOUNTS_PROJECTION, account_for, record_outcome
 from workers.decision import Decision
 from workers.delivery.emit import emit
 from workers.delivery.errors import BadMessage, NotYetKnown
@@ -29,7 +29,7 @@ def _new_id() -> str:
     return str(uuid.uuid4())
 
 
-async def receive_message(worker: Worker, record: Any, patience_expired: bool) -> None:
+async def receive_message(worker: Worker, record: Any, caught_up: frozenset[str]) -> None:
     """C1, C2, C3 for one inbound channel message."""
     msg: InboundMessage = parse(record, inbound_adapter, "inbound channel message")
     cause = envelope_of(record)
@@ -40,8 +40,8 @@ async def receive_message(worker: Worker, record: Any, patience_expired: bool) -
             return  # C2: stored once, its events produced once
         account = await load_account(uow.conn, OWNER, msg.account_id)
         if account is None:
-            if not patience_expired:
-                raise NotYetKnown(msg.account_id)
+            if ACCOUNTS_PROJECTION not in caught_up:
+                raise NotYetKnown(ACCOUNTS_PROJECTION, msg.account_id)
             raise BadMessage("unknown_account", f"account {msg.account_id!r} has not been published on the accounts topic")
         email, phone = rules.normalise_email(msg.sender_email), rules.normalise_phone(msg.sender_phone)
         found = await store.find_contact(uow.conn, msg.account_id, email, phone)
@@ -55,19 +55,19 @@ async def receive_message(worker: Worker, record: Any, patience_expired: bool) -
         await store.save_conversation(uow.conn, decision.state, thread)
         await store.insert_message(uow.conn, decision.extra["message"], msg.channel)
         await emit(uow, worker.settings.topic_prefix, worker.source, decision.events, cause)
-        await uow.mark_processed(message_key)
+        await uow.mark_processed(msg.account_id, message_key)
     worker.committed()
 
 
-async def handle_command(worker: Worker, record: Any, patience_expired: bool) -> None:
+async def handle_command(worker: Worker, record: Any, caught_up: frozenset[str]) -> None:
     """C4-C7, trash and move-to-help-desk, for one conversation command."""
     cmd = parse(record, c.conversation_command_adapter, "conversation command")
     cause = envelope_of(record)
     now = datetime.now(timezone.utc)
     async with UnitOfWork(worker.engine, f"{OWNER}.commands", OWNER) as uow:
-        if await uow.already_processed(cmd.command_id):
+        if await uow.already_processed(cmd.account_id, cmd.command_id):
             return
-        account = await account_for(uow, OWNER, cmd, patience_expired)
+        account = await account_for(uow, OWNER, cmd, caught_up)
         if isinstance(account, Decision):
             decision: Decision[Any] = account
         else:

@@ -14,17 +14,19 @@ from typing import Any
 
 from faststream.kafka.annotations import KafkaMessage
 
-from contracts.events import conversation_event_adapter, ticket_event_adapter
+from contracts.events import read_conversation_event, read_ticket_event
 from contracts.topics import CONVERSATION_EVENTS, TICKET_EVENTS, route
 from ticketflow.config import Settings
 from workers.delivery.emit import envelope_for
-from workers.delivery.parsing import envelope_of, parse
+from workers.delivery.parsing import envelope_of, parse_with
 from workers.runtime import Worker
 from workers.sync.reactions import react
 
 
-async def relay_reactions(worker: Worker, adapter: Any, what: str, record: Any, _patience_expired: bool) -> None:
-    event = parse(record, adapter, what)
+async def relay_reactions(worker: Worker, reader: Any, what: str, record: Any, _caught_up: frozenset[str]) -> None:
+    event = parse_with(record, reader, what)
+    if event is None:
+        return  # an event type this version does not know: not for it
     cause = envelope_of(record)
     event_id = cause.id if cause else hashlib.sha256(record.value).hexdigest()
     futures = []
@@ -45,12 +47,12 @@ def build(settings: Settings) -> Worker:
     @worker.subscriber(TICKET_EVENTS, "ticket-events")
     async def on_ticket_event(message: KafkaMessage) -> None:
         """S1 (closed), S2 (reopened), T7/S5 (deleted), T8 (created in the help desk)."""
-        await on_tickets.handle(message, partial(relay_reactions, worker, ticket_event_adapter, "ticket event"))
+        await on_tickets.handle(message, partial(relay_reactions, worker, read_ticket_event, "ticket event"))
 
     @worker.subscriber(CONVERSATION_EVENTS, "conversation-events")
     async def on_conversation_event(message: KafkaMessage) -> None:
         """S3 (owner changed) and S5 (trashed)."""
-        await on_conversations.handle(message, partial(relay_reactions, worker, conversation_event_adapter, "conversation event"))
+        await on_conversations.handle(message, partial(relay_reactions, worker, read_conversation_event, "conversation event"))
 
     return worker
 

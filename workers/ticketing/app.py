@@ -9,12 +9,15 @@ from faststream.kafka.annotations import KafkaMessage
 from contracts.topics import ACCOUNTS, CONVERSATION_EVENTS, TICKET_COMMANDS
 from ticketflow.config import Settings
 from workers.accounts import apply_account_record
+from workers.command_flow import ACCOUNTS_PROJECTION
 from workers.runtime import Worker
 from workers.ticketing import handlers
 
 
 def build(settings: Settings) -> Worker:
     worker = Worker("ticketing", settings)
+    worker.projection(ACCOUNTS_PROJECTION, "accounts", ACCOUNTS)
+    worker.projection(handlers.CONVERSATIONS_PROJECTION, "conversations", CONVERSATION_EVENTS)
     on_commands = worker.reliable("commands")
     on_conversations = worker.reliable("conversations")
     on_accounts_reliably = worker.reliable("accounts")

@@ -10,17 +10,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts import commands as c
 from contracts.accounts import Account
-from contracts.events import conversation_event_adapter
+from contracts.events import read_conversation_event
 from storage.unit_of_work import UnitOfWork
 from workers.command_flow import account_for, record_outcome
 from workers.decision import Decision
 from workers.delivery.errors import NotYetKnown
-from workers.delivery.parsing import envelope_of, parse
+from workers.delivery.parsing import envelope_of, parse, parse_with
 from workers.runtime import Worker
 from workers.ticketing import rules, store
 from workers.ticketing.model import HelpDeskPolicy, Ticket
 
 OWNER = "ticketing"
+CONVERSATIONS_PROJECTION = "conversations"
+"""The ticketing worker's view of conversations, fed by conversation events."""
 
 
 async def _decide(conn: AsyncConnection, cmd: Any, account: Account, policy: HelpDeskPolicy,
@@ -47,22 +49,22 @@ async def _decide(conn: AsyncConnection, cmd: Any, account: Account, policy: Hel
     return rules.decide_ticket_command(cmd, account, ticket, policy, now), loaded
 
 
-async def handle_command(worker: Worker, record: Any, patience_expired: bool) -> None:
+async def handle_command(worker: Worker, record: Any, caught_up: frozenset[str]) -> None:
     """T1-T10, S3 and S5 (ticket side) for one ticket command."""
     cmd = parse(record, c.ticket_command_adapter, "ticket command")
     cause = envelope_of(record)
     now = datetime.now(timezone.utc)
     async with UnitOfWork(worker.engine, f"{OWNER}.commands", OWNER) as uow:
-        if await uow.already_processed(cmd.command_id):
+        if await uow.already_processed(cmd.account_id, cmd.command_id):
             return
-        account = await account_for(uow, OWNER, cmd, patience_expired)
+        account = await account_for(uow, OWNER, cmd, caught_up)
         loaded: dict[str, Ticket] = {}
         if isinstance(account, Decision):
             decision: Decision[Any] = account
         else:
             decision, loaded = await _decide(uow.conn, cmd, account, worker.settings.help_desk_policy, now)
-        if decision.rejected and decision.extra.get(rules.AWAIT_PROJECTION) and not patience_expired:
-            raise NotYetKnown(getattr(cmd, "conversation_id", ""))
+        if decision.rejected and decision.extra.get(rules.AWAIT_PROJECTION) and CONVERSATIONS_PROJECTION not in caught_up:
+            raise NotYetKnown(CONVERSATIONS_PROJECTION, getattr(cmd, "conversation_id", ""))
         for ticket in decision.state or ():
             await store.save_ticket(uow.conn, ticket, loaded.get(ticket.id))
         subject = getattr(cmd, "ticket_id", None) or getattr(cmd, "conversation_id", None)
@@ -70,9 +72,11 @@ async def handle_command(worker: Worker, record: Any, patience_expired: bool) ->
     worker.committed()
 
 
-async def project_conversation(worker: Worker, record: Any, _patience_expired: bool) -> None:
+async def project_conversation(worker: Worker, record: Any, _caught_up: frozenset[str]) -> None:
     """Keep the ticketing worker's view of conversations (T1 defaults, X1, T10); stale versions are dropped (S7)."""
-    event = parse(record, conversation_event_adapter, "conversation event")
+    event = parse_with(record, read_conversation_event, "conversation event")
+    if event is None:
+        return  # an event type this version does not know: not for it
     async with worker.engine.begin() as conn:
         ref = await store.get_ref(conn, event.conversation_id)
         new = rules.project_conversation_event(ref, event)

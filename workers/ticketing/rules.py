@@ -24,7 +24,7 @@ AWAIT_PROJECTION = "await_projection"
 
 
 def _conversation_unknown(conversation_id: str, account_id: str) -> Decision[Any]:
-    """Not found, but perhaps only not yet projected: the adapter waits a grace period first."""
+    """Not found, but perhaps only not yet projected: the delivery core waits for the projection first."""
     d = reject(Reason.NOT_FOUND, f"no conversation {conversation_id} in account {account_id}")
     return replace(d, extra={AWAIT_PROJECTION: True})
 

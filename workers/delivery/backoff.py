@@ -1,0 +1,49 @@
+"""Capped exponential backoff, shared by every retry loop (handlers, dead letters, the relay, startup)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from workers.delivery.errors import is_transient
+
+T = TypeVar("T")
+
+
+class Backoff:
+    """`await backoff.wait()` sleeps 1x, 2x, 4x ... `initial`, at most `cap` seconds, with 10% jitter."""
+
+    def __init__(self, initial: float = 0.1, cap: float = 5.0) -> None:
+        self.initial = initial
+        self.cap = cap
+        self.delay = initial
+
+    def reset(self) -> None:
+        self.delay = self.initial
+
+    async def wait(self) -> float:
+        """Sleep the current delay; returns it. The next wait is twice as long, up to the cap."""
+        slept = self.delay * random.uniform(0.9, 1.1)
+        await asyncio.sleep(slept)
+        self.delay = min(self.delay * 2, self.cap)
+        return slept
+
+
+async def until_available(step: Callable[[], Awaitable[T]], what: str, log: logging.Logger,
+                          backoff: Backoff | None = None) -> T:
+    """Run `step` until it succeeds, retrying transient failures (broker or database down) forever; a
+    permanent failure is raised at once."""
+    backoff = backoff or Backoff(0.5, 10.0)
+    while True:
+        try:
+            return await step()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - classified: only transient failures are retried
+            if not is_transient(exc):
+                raise
+            log.warning("%s unavailable, retrying in %.1fs: %r", what, backoff.delay, exc)
+            await backoff.wait()

@@ -1,0 +1,92 @@
+"""When "not found" may be said: after the projection has read everything published before the
+message arrived (ADR 5).
+
+A worker keeps its own copy of what other slices own (accounts; the ticketing worker's view of
+conversations), fed by a consumer group of its own. A message that names an id missing from that
+copy may only be early: the event that creates it can still be on its way through the projection.
+The barrier captures, once, the end offset of the partition that carries the id's key (the topic's
+own partitioner: murmur2, like the Java client and aiokafka) and then answers "caught up" once the
+projection's group has committed that offset: everything published before the message was then
+applied. Only then is the id unknown for good. It does not depend on how long anything takes: a
+projection 23,000 events behind after an outage is waited for; a caught-up one answers at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.partitioner import murmur2
+
+
+@dataclass(frozen=True)
+class Projection:
+    """A projection: the consumer group that applies `topic` to the worker's own tables."""
+
+    group: str
+    topic: str
+
+
+@dataclass(frozen=True)
+class Mark:
+    """The end of `partition` when a message arrived: the projection must reach `offset`."""
+
+    partition: TopicPartition
+    offset: int
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives `key` (murmur2, positive, modulo the count)."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+class ProjectionBarrier:
+    """Captures marks and tells whether a projection has passed them. One per worker, started lazily."""
+
+    def __init__(self, bootstrap_servers: str, client_id: str) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.client_id = client_id
+        self._admin: AIOKafkaAdminClient | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._partitions: dict[str, int] = {}
+
+    async def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
+        if self._admin is None or self._consumer is None:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers, client_id=self.client_id)
+            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers, client_id=self.client_id,
+                                        enable_auto_commit=False)
+            await admin.start()
+            try:
+                await consumer.start()
+            except BaseException:
+                await admin.close()
+                raise
+            self._admin, self._consumer = admin, consumer
+        return self._admin, self._consumer
+
+    async def mark(self, projection: Projection, key: str) -> Mark:
+        """The end offset, now, of the partition of `projection.topic` that carries `key`."""
+        admin, consumer = await self._clients()
+        if projection.topic not in self._partitions:
+            described = await admin.describe_topics([projection.topic])
+            self._partitions[projection.topic] = len(described[0]["partitions"])
+        tp = TopicPartition(projection.topic, partition_for(key, self._partitions[projection.topic]))
+        ends = await consumer.end_offsets([tp])
+        return Mark(tp, ends[tp])
+
+    async def passed(self, projection: Projection, mark: Mark) -> bool:
+        """Whether the projection's group has committed `mark` (applied everything before it)."""
+        if mark.offset == 0:
+            return True
+        admin, _consumer = await self._clients()
+        committed = await admin.list_consumer_group_offsets(projection.group, partitions=[mark.partition])
+        meta = committed.get(mark.partition)
+        return meta is not None and meta.offset >= mark.offset
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._admin is not None:
+            await self._admin.close()
+        self._admin = self._consumer = None
