@@ -39,7 +39,8 @@ async def main(messages: int, threads: int) -> None:
     if url.startswith("sqlite"):
         url = f"sqlite+aiosqlite:///{REPO_ROOT / 'var' / 'bench' / (prefix + 'db')}"
     settings = replace(base, topic_prefix=prefix, database_url=url)
-    await apply_topics(settings)
+    report = await apply_topics(settings)
+    assert report.ok, report.lines()
     workers = await start_workers(settings, ("inbound",))
     probe = Probe(settings.bootstrap_servers, [settings.topic(CONVERSATION_EVENTS)])
     await probe.start()

@@ -39,7 +39,8 @@ async def settings(kafka: str, postgres: str, run_prefix: str) -> AsyncIterator[
 
     s = Settings(bootstrap_servers=kafka, database_url=postgres, topic_prefix=run_prefix,
                  consumers_per_input=2)
-    await apply_topics(s)
+    report = await apply_topics(s)
+    assert report.ok, report.lines()
     yield s
     await delete_topics_under(kafka, run_prefix)
 

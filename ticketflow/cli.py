@@ -245,6 +245,47 @@ def _validate_replay(p: argparse.ArgumentParser, args: argparse.Namespace) -> No
         p.error("--topic, --since and --dry-run go with --reason")
 
 
+def _cmd_outbox(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.database import create_engine
+    from ticketflow.outbox import discard_parked, parked_rows, retry_parked
+
+    async def run() -> int:
+        engine = create_engine(settings.database_url, writer=args.action != "list")
+        try:
+            if args.action == "list":
+                rows = await parked_rows(engine, args.worker)
+                for row in rows:
+                    print(row.line())
+                print(f"{len(rows)} parked row(s)")
+                return 0
+            if args.action == "retry":
+                done = await retry_parked(engine, args.id)
+            else:
+                done = await discard_parked(engine, args.id, args.reason)
+            if not done:
+                return _fail(f"outbox {args.action}: no parked row #{args.id}", EXIT_FAILED)
+            print(f"outbox row #{args.id}: {'handed back to the relay' if args.action == 'retry' else 'discarded'}")
+            return 0
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _add_outbox(sub: argparse._SubParsersAction) -> None:
+    o = sub.add_parser("outbox", help="parked outbox rows (events the broker can never take): list, retry, discard",
+                       description="A parked row holds back the later rows of its topic and key (ADR 8).")
+    actions = o.add_subparsers(dest="action", required=True)
+    ls = actions.add_parser("list", help="parked rows, oldest first, with how many rows of their key wait behind them")
+    ls.add_argument("--worker", choices=["inbound", "ticketing"], help="only this worker's rows")
+    retry = actions.add_parser("retry", help="hand a parked row back to the relay (after fixing the cause)")
+    retry.add_argument("id", type=_non_negative, help="the row id `outbox list` shows (#ID)")
+    discard = actions.add_parser("discard", help="give a parked row up: never published; the rows behind it leave")
+    discard.add_argument("id", type=_non_negative, help="the row id `outbox list` shows (#ID)")
+    discard.add_argument("--reason", required=True, help="why (kept in the row's failure text)")
+    o.set_defaults(func=_cmd_outbox)
+
+
 def _add_operations(sub: argparse._SubParsersAction) -> None:
     k = sub.add_parser(
         "skip", help="move a stopped consumer group past the one record it is stuck on, dead-lettering it first",
@@ -279,6 +320,7 @@ def parser() -> argparse.ArgumentParser:
     _add_accounts(sub)
     _add_deadletters(sub)
     _add_operations(sub)
+    _add_outbox(sub)
     return p
 
 

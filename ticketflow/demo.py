@@ -262,7 +262,9 @@ async def run_demo(settings: Settings, keep_topics: bool = False) -> int:
     s = replace(settings, topic_prefix=prefix, database_url=database_url)
     started = time.monotonic()
     print(f"Ticketflow demo: Kafka at {s.bootstrap_servers}, topics '{prefix}*', database {database_url}")
-    await apply_topics(s)
+    report = await apply_topics(s)
+    if not report.ok:
+        raise RuntimeError("topics apply failed: " + "; ".join(report.lines()))
     workers = await start_workers(s)
     probe = Probe(s.bootstrap_servers, [s.topic(t) for t in WATCHED])
     await probe.start()

@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,6 +25,10 @@ from workers.delivery.relay import OutboxRelay
 from workers.delivery.reliable import ReliableHandler
 
 log = logging.getLogger("ticketflow.worker")
+
+
+class MissingTopics(ConnectionError):
+    """The broker answers but the worker's input topics are not provisioned yet: waited for, like an outage."""
 
 
 class Worker:
@@ -53,6 +58,7 @@ class Worker:
         self.failure: str | None = None
         self.failed = asyncio.Event()
         self.projections: dict[str, Projection] = {}
+        self.inputs: list[str] = []
         self.barrier = ProjectionBarrier(settings.bootstrap_servers, f"ticketflow-{name}-barrier")
 
     def projection(self, name: str, purpose: str, topic: str) -> None:
@@ -76,6 +82,7 @@ class Worker:
         partitions, processed in order; `ack()` commits only that consumer's partitions.
         """
         extra = {"max_workers": self.settings.consumers_per_input} if self.settings.consumers_per_input > 1 else {}
+        self.inputs.append(self.settings.topic(topic))
         return self.broker.subscriber(
             self.settings.topic(topic),
             group_id=self.settings.group(self.name, purpose),
@@ -150,8 +157,22 @@ class Worker:
 
     async def start(self, migrate: bool = True) -> None:
         await self.open(migrate)
+        await until_available(self._inputs_exist, "Kafka topics", log)
         await until_available(self.broker.start, "Kafka", log)
         self._started = True
+
+    async def _inputs_exist(self) -> None:
+        """Subscribing to a topic that does not exist yet would leave the consumer without partitions until
+        its next metadata refresh (minutes): wait for `ticketflow topics apply` instead."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.bootstrap_servers,
+                                    client_id=f"ticketflow-{self.name}-topics")
+        await admin.start()
+        try:
+            missing = sorted(set(self.inputs) - set(await admin.list_topics()))
+        finally:
+            await admin.close()
+        if missing:
+            raise MissingTopics(f"input topics missing (run `ticketflow topics apply`): {', '.join(missing)}")
 
     async def stop(self) -> None:
         if self._started:

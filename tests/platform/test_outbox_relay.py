@@ -3,6 +3,7 @@ sent they are not published again, and old rows are pruned (X3, X5)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
@@ -142,3 +143,23 @@ async def test_x3_x4_an_unpublishable_row_is_parked_its_key_waits_and_other_keys
         unsent = await conn.scalar(select(func.count()).select_from(outbox).where(
             outbox.c.producer == owner, outbox.c.sent_at.is_(None)))
     assert unsent == 0 and {first, behind, other}
+
+
+async def test_x4_outbox_cli_lists_retries_and_discards_parked_rows(engine, db_url, monkeypatch, capsys):
+    from ticketflow.cli import main
+
+    owner = f"clitest{uuid.uuid4().hex[:6]}"
+    row = await _add(engine, owner, "t", "k", b"{}")
+    async with engine.begin() as conn:
+        await conn.execute(outbox.update().where(outbox.c.id == row).values(failed_at=now_utc(), failure="too big"))
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert await asyncio.to_thread(main, ["outbox", "list"]) == 0
+    assert f"#{row} {owner} t key='k'" in capsys.readouterr().out
+    assert await asyncio.to_thread(main, ["outbox", "retry", str(row)]) == 0
+    assert await asyncio.to_thread(main, ["outbox", "retry", str(row)]) == 1  # no longer parked
+    async with engine.begin() as conn:
+        await conn.execute(outbox.update().where(outbox.c.id == row).values(failed_at=now_utc()))
+    assert await asyncio.to_thread(main, ["outbox", "discard", str(row), "--reason", "test"]) == 0
+    async with engine.connect() as conn:
+        kept = (await conn.execute(select(outbox.c.sent_at, outbox.c.failure).where(outbox.c.id == row))).one()
+    assert kept.sent_at is not None and kept.failure.startswith("discarded by operator: test; too big")

@@ -1,0 +1,102 @@
+"""The three-node cluster (replication factor 3, min.insync.replicas 2) started by the project's
+launcher, with the three workers running against it. Fixtures named like the single-broker ones
+(`settings`, `system`), so end-to-end tests imported into this folder run here unchanged."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.services import REPO
+from ticketflow.config import Settings
+
+KAFKA_SH = REPO / "deploy/kafka/kafka.sh"
+FAST_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+
+
+def _free(port: int) -> bool:
+    with closing(socket.socket()) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_base() -> int:
+    for base in [29092] + [31000 + 10 * i for i in range(1, 1500, 41)]:
+        if all(_free(p) for p in (*range(base, base + 3), *range(base + 100, base + 103))):
+            return base
+    raise AssertionError("no free port range for a three-node cluster")
+
+
+@dataclass
+class Cluster:
+    bootstrap: str
+    env: dict[str, str]
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(KAFKA_SH), *args], env=self.env, capture_output=True, text=True, timeout=300)
+
+    async def kill_node(self, node: int) -> None:
+        done = await asyncio.to_thread(self.run, "cluster-kill-node", str(node))
+        assert done.returncode == 0, done.stderr
+
+    async def start_node(self, node: int) -> None:
+        done = await asyncio.to_thread(self.run, "cluster-start-node", str(node))
+        assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    base = _free_base()
+    env = {**os.environ, "TICKETFLOW_RUN_DIR": str(tmp_path_factory.mktemp("cluster")),
+           "KAFKA_CLUSTER_BASE_PORT": str(base), "KAFKA_JVM_OPTS": FAST_JVM, "KAFKA_START_TIMEOUT": "180"}
+    cluster = Cluster(f"127.0.0.1:{base},127.0.0.1:{base + 1},127.0.0.1:{base + 2}", env)
+    started = cluster.run("cluster-start")
+    assert started.returncode == 0, started.stderr
+    try:
+        yield cluster
+    finally:
+        cluster.run("cluster-stop")
+
+
+@pytest.fixture(scope="session")
+async def settings(cluster: Cluster, postgres: str) -> AsyncIterator[Settings]:
+    from ticketflow.provisioning import apply_topics, delete_topics_under
+
+    prefix = f"cluster-{uuid.uuid4().hex[:8]}."
+    s = Settings(bootstrap_servers=cluster.bootstrap, database_url=postgres, topic_prefix=prefix,
+                 replication_factor=3, consumers_per_input=2)
+    report = await apply_topics(s)
+    assert report.ok, report.lines()
+    yield s
+    await delete_topics_under(cluster.bootstrap, prefix)
+
+
+@pytest.fixture(scope="session")
+async def system(settings: Settings) -> AsyncIterator[object]:
+    from storage.database import create_engine
+    from tests.support.kafka import Probe
+    from tests.support.system import WATCHED, System
+    from ticketflow.running import start_workers, stop_workers
+
+    workers = await start_workers(settings)
+    probe = Probe(settings.bootstrap_servers, [settings.topic(t) for t in WATCHED])
+    await probe.start()
+    engine = create_engine(settings.database_url, writer=False)
+    try:
+        yield System(settings, engine, probe)
+    finally:
+        await probe.stop()
+        await stop_workers(workers)
+        await engine.dispose()
