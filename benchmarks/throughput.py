@@ -16,7 +16,7 @@ import asyncio
 import time
 import uuid
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
 
@@ -25,11 +25,11 @@ from contracts.common import Channel, Tier
 from contracts.inbound import InboundMessage
 from contracts.topics import CONVERSATION_EVENTS, INBOUND_MESSAGES
 from storage.database import create_engine
-from ticketflow.config import REPO_ROOT, Settings
-from ticketflow.observe import Probe
 from ticketflow.provisioning import apply_topics
 from ticketflow.publishing import publish
 from ticketflow.running import start_workers, stop_workers
+from tools.probe import Probe
+from workers.settings import Settings, run_dir
 
 
 async def main(messages: int, threads: int) -> None:
@@ -37,7 +37,7 @@ async def main(messages: int, threads: int) -> None:
     prefix = f"bench-{uuid.uuid4().hex[:6]}."
     url = base.database_url
     if url.startswith("sqlite"):
-        url = f"sqlite+aiosqlite:///{REPO_ROOT / 'var' / 'bench' / (prefix + 'db')}"
+        url = f"sqlite+aiosqlite:///{run_dir() / 'bench' / (prefix + 'db')}"
     settings = replace(base, topic_prefix=prefix, database_url=url)
     report = await apply_topics(settings)
     assert report.ok, report.lines()
@@ -46,11 +46,11 @@ async def main(messages: int, threads: int) -> None:
     await probe.start()
     account = f"bench-{uuid.uuid4().hex[:6]}"
     await publish(settings, [Account(account_id=account, tier=Tier.STARTER,
-                                     created_at=datetime(2022, 1, 1, tzinfo=timezone.utc))])
+                                     created_at=datetime(2022, 1, 1, tzinfo=UTC))])
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", enable_idempotence=True,
                                 linger_ms=5)
     await producer.start()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     bodies = [
         InboundMessage(account_id=account, channel=Channel.EMAIL, channel_message_id=f"m{i}",
                        channel_thread_key=f"t{i % threads}", sender_email=f"c{i % threads}@example.com",

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
 from contracts.common import Contract, ReplyToClosedPolicy, StatusState, Tier
+from contracts.topics import ACCOUNTS
 
 
 class PipelineStatus(Contract):
@@ -71,6 +72,7 @@ class AccountSettings(Contract):
 
 
 class Account(Contract):
+    TOPIC: ClassVar[str] = ACCOUNTS
     type: Literal["account"] = "account"
     account_id: str = Field(description="The account (HubSpot: portal) id.", min_length=1, max_length=64)
     tier: Tier = Field(description="Subscription tier; with `created_at` it decides T8's help-desk routing.")
@@ -84,6 +86,9 @@ class Account(Contract):
         if value.tzinfo is None:
             raise ValueError("created_at must carry a timezone")
         return value
+
+    def partition_key(self) -> str:
+        return self.account_id
 
     def pipeline(self, pipeline_id: str) -> Pipeline | None:
         return next((p for p in self.settings.pipelines if p.id == pipeline_id), None)

@@ -8,14 +8,17 @@ ticket id (or by conversation id when the command names no ticket). Every comman
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, JsonValue, TypeAdapter
 
 from contracts.common import Contract, Workspace
+from contracts.topics import CONVERSATION_COMMANDS, TICKET_COMMANDS
 
 
 class Command(Contract):
+    TOPIC: ClassVar[str]
+    """The catalogue topic this command travels on (keyed by `partition_key()`)."""
     command_id: str = Field(min_length=1, max_length=128, description="Unique id chosen by the sender; replays with the same id are no-ops.")
     account_id: str = Field(min_length=1, max_length=64, description="The account the sender acts for (X1).")
     actor_id: str | None = Field(default=None, max_length=128, description="The agent (or `system:sync`) issuing the command.")
@@ -24,8 +27,13 @@ class Command(Contract):
     def partition_key(self) -> str:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    def natural_id(self) -> str:
+        """The command's identity whatever the headers say: its `command_id`."""
+        return self.command_id
+
 
 class ConversationCommand(Command):
+    TOPIC: ClassVar[str] = CONVERSATION_COMMANDS
     conversation_id: str = Field(min_length=1, max_length=64, description="The conversation acted on.")
 
     def partition_key(self) -> str:
@@ -71,19 +79,13 @@ class MoveConversationToHelpDesk(ConversationCommand):
 
 
 ConversationCommandUnion = Annotated[
-    Union[
-        ReplyToConversation,
-        AssignConversationOwner,
-        CloseConversation,
-        ReopenConversation,
-        TrashConversation,
-        MoveConversationToHelpDesk,
-    ],
+    ReplyToConversation | AssignConversationOwner | CloseConversation | ReopenConversation | TrashConversation | MoveConversationToHelpDesk,
     Field(discriminator="type"),
 ]
 
 
 class TicketCommand(Command):
+    TOPIC: ClassVar[str] = TICKET_COMMANDS
     ticket_id: str = Field(min_length=1, max_length=64, description="The ticket acted on.")
 
     def partition_key(self) -> str:
@@ -92,6 +94,8 @@ class TicketCommand(Command):
 
 class CreateTicket(Command):
     """T1/T2/T8: create the ticket for a conversation. Omitted fields take T1's defaults."""
+
+    TOPIC: ClassVar[str] = TICKET_COMMANDS
 
     type: Literal["create_ticket"] = "create_ticket"
     conversation_id: str = Field(min_length=1, max_length=64, description="The conversation the ticket is for.")
@@ -161,6 +165,8 @@ class RemoveConversationAssociation(TicketCommand):
 class ApplyConversationOwnerToTicket(Command):
     """S3, sent by the sync worker: the conversation's owner changed; its ticket follows."""
 
+    TOPIC: ClassVar[str] = TICKET_COMMANDS
+
     type: Literal["apply_conversation_owner_to_ticket"] = "apply_conversation_owner_to_ticket"
     conversation_id: str = Field(min_length=1, max_length=64)
     owner_id: str | None = Field(description="The conversation's new owner.")
@@ -172,6 +178,8 @@ class ApplyConversationOwnerToTicket(Command):
 class DeleteTicketOfConversation(Command):
     """S5, sent by the sync worker: the conversation was trashed; its ticket is deleted."""
 
+    TOPIC: ClassVar[str] = TICKET_COMMANDS
+
     type: Literal["delete_ticket_of_conversation"] = "delete_ticket_of_conversation"
     conversation_id: str = Field(min_length=1, max_length=64)
 
@@ -180,18 +188,7 @@ class DeleteTicketOfConversation(Command):
 
 
 TicketCommandUnion = Annotated[
-    Union[
-        CreateTicket,
-        UpdateTicketProperties,
-        ChangeTicketStatus,
-        ChangeTicketOwner,
-        DeleteTicket,
-        MergeTickets,
-        AssociateConversation,
-        RemoveConversationAssociation,
-        ApplyConversationOwnerToTicket,
-        DeleteTicketOfConversation,
-    ],
+    CreateTicket | UpdateTicketProperties | ChangeTicketStatus | ChangeTicketOwner | DeleteTicket | MergeTickets | AssociateConversation | RemoveConversationAssociation | ApplyConversationOwnerToTicket | DeleteTicketOfConversation,
     Field(discriminator="type"),
 ]
 

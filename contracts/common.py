@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
@@ -115,3 +115,16 @@ class ReplyToClosedPolicy(str, Enum):
 class Direction(str, Enum):
     INCOMING = "incoming"
     OUTGOING = "outgoing"
+
+
+class Publishable(Protocol):
+    """What goes on a topic: a contract with its catalogue topic, its key and its `type`."""
+
+    TOPIC: ClassVar[str]
+
+    @property
+    def type(self) -> str: ...
+
+    def partition_key(self) -> str: ...
+
+    def model_dump_json(self) -> str: ...

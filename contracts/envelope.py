@@ -8,7 +8,7 @@ outside (channels, agents' tools) may omit the headers: the body alone is author
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
@@ -31,7 +31,7 @@ class Envelope:
             ("ce_id", self.id),
             ("ce_type", self.type),
             ("ce_source", self.source),
-            ("ce_time", self.time.astimezone(timezone.utc).isoformat()),
+            ("ce_time", self.time.astimezone(UTC).isoformat()),
             ("content-type", CONTENT_TYPE),
         ]
         optional = {
@@ -44,14 +44,14 @@ class Envelope:
         return [(k, v.encode()) for k, v in headers]
 
     @classmethod
-    def from_headers(cls, headers: dict[str, str]) -> "Envelope | None":
+    def from_headers(cls, headers: dict[str, str]) -> Envelope | None:
         """The envelope in `headers`, or None when the sender sent no CloudEvents headers."""
         if "ce_id" not in headers or "ce_type" not in headers:
             return None
         try:
             time = datetime.fromisoformat(headers.get("ce_time", ""))
         except ValueError:
-            time = datetime.now(timezone.utc)
+            time = datetime.now(UTC)
         return cls(
             id=headers["ce_id"],
             type=headers["ce_type"],

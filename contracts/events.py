@@ -11,17 +11,31 @@ type this version does not know yet (a newer producer's), so that it is skipped,
 
 from __future__ import annotations
 
-from datetime import datetime
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, Union, get_args
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import Field, JsonValue, TypeAdapter
 
-from contracts.common import Channel, ConversationStatus, Direction, StatusState, TolerantContract, Workspace
+from contracts.common import (
+    Channel,
+    ConversationStatus,
+    Direction,
+    StatusState,
+    TolerantContract,
+    Workspace,
+)
 from contracts.rejections import Reason
+from contracts.topics import (
+    CONVERSATION_EVENTS,
+    OUTBOUND_MESSAGES,
+    REJECTIONS,
+    TICKET_EVENTS,
+)
 
 
 class ConversationEvent(TolerantContract):
+    TOPIC: ClassVar[str] = CONVERSATION_EVENTS
     conversation_id: str = Field(description="The conversation (the Kafka key).")
     account_id: str = Field(description="Its account.")
     version: int = Field(ge=1, description="The conversation's version after this event.")
@@ -29,6 +43,10 @@ class ConversationEvent(TolerantContract):
 
     def partition_key(self) -> str:
         return self.conversation_id
+
+    def natural_id(self) -> str:
+        """The event's identity whatever the headers say: its type, aggregate and version."""
+        return f"{getattr(self, 'type', 'conversation')}:{self.conversation_id}:{self.version}"
 
 
 class ConversationCreated(ConversationEvent):
@@ -84,16 +102,7 @@ class ConversationDeleted(ConversationEvent):
 
 
 ConversationEventUnion = Annotated[
-    Union[
-        ConversationCreated,
-        ConversationMessageReceived,
-        ConversationMessageSent,
-        ConversationOwnerChanged,
-        ConversationClosed,
-        ConversationReopened,
-        ConversationMovedToHelpDesk,
-        ConversationDeleted,
-    ],
+    ConversationCreated | ConversationMessageReceived | ConversationMessageSent | ConversationOwnerChanged | ConversationClosed | ConversationReopened | ConversationMovedToHelpDesk | ConversationDeleted,
     Field(discriminator="type"),
 ]
 
@@ -101,6 +110,7 @@ ConversationEventUnion = Annotated[
 class OutboundMessage(TolerantContract):
     """C4: a reply for the channel to deliver (outbound topic, keyed by conversation id)."""
 
+    TOPIC: ClassVar[str] = OUTBOUND_MESSAGES
     type: Literal["outbound.message"] = "outbound.message"
     message_id: str
     conversation_id: str
@@ -118,6 +128,7 @@ class OutboundMessage(TolerantContract):
 
 
 class TicketEvent(TolerantContract):
+    TOPIC: ClassVar[str] = TICKET_EVENTS
     ticket_id: str = Field(description="The ticket (the Kafka key).")
     account_id: str
     version: int = Field(ge=1, description="The ticket's version after this event.")
@@ -126,6 +137,10 @@ class TicketEvent(TolerantContract):
 
     def partition_key(self) -> str:
         return self.ticket_id
+
+    def natural_id(self) -> str:
+        """The event's identity whatever the headers say: its type, aggregate and version."""
+        return f"{getattr(self, 'type', 'ticket')}:{self.ticket_id}:{self.version}"
 
 
 class TicketCreated(TicketEvent):
@@ -204,17 +219,7 @@ class TicketConversationAssociated(TicketEvent):
 
 
 TicketEventUnion = Annotated[
-    Union[
-        TicketCreated,
-        TicketPropertiesChanged,
-        TicketStatusChanged,
-        TicketClosed,
-        TicketReopened,
-        TicketOwnerChanged,
-        TicketDeleted,
-        TicketMerged,
-        TicketConversationAssociated,
-    ],
+    TicketCreated | TicketPropertiesChanged | TicketStatusChanged | TicketClosed | TicketReopened | TicketOwnerChanged | TicketDeleted | TicketMerged | TicketConversationAssociated,
     Field(discriminator="type"),
 ]
 
@@ -222,6 +227,7 @@ TicketEventUnion = Annotated[
 class CommandRejected(TolerantContract):
     """X2: a command was rejected. Keyed by `command_id` on the rejections topic."""
 
+    TOPIC: ClassVar[str] = REJECTIONS
     type: Literal["command.rejected"] = "command.rejected"
     command_id: str
     command_type: str
@@ -240,14 +246,20 @@ conversation_event_adapter: TypeAdapter[Any] = TypeAdapter(ConversationEventUnio
 ticket_event_adapter: TypeAdapter[Any] = TypeAdapter(TicketEventUnion)
 
 
+def members_of(union: Any) -> tuple[type[Any], ...]:
+    """The classes of a discriminated union (`Annotated[Union[...], Field(discriminator=...)]`)."""
+    return tuple(get_args(get_args(union)[0]))
+
+
 def _types_of(union: Any) -> frozenset[str]:
     """The `type` values of a discriminated union's members."""
-    members = get_args(get_args(union)[0])
-    return frozenset(member.model_fields["type"].default for member in members)
+    return frozenset(member.model_fields["type"].default for member in members_of(union))
 
 
 CONVERSATION_EVENT_TYPES = _types_of(ConversationEventUnion)
 TICKET_EVENT_TYPES = _types_of(TicketEventUnion)
+CONVERSATION_EVENT_CLASSES: tuple[type[ConversationEvent], ...] = members_of(ConversationEventUnion)
+TICKET_EVENT_CLASSES: tuple[type[TicketEvent], ...] = members_of(TicketEventUnion)
 
 
 def _read(adapter: TypeAdapter[Any], known: frozenset[str], namespace: str, data: Mapping[str, Any]) -> Any | None:

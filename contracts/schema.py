@@ -19,7 +19,12 @@ from pydantic import TypeAdapter
 from contracts.accounts import Account
 from contracts.commands import ConversationCommandUnion, TicketCommandUnion
 from contracts.compatibility import Change, Flow, catalogue_breaking_changes
-from contracts.events import CommandRejected, ConversationEventUnion, OutboundMessage, TicketEventUnion
+from contracts.events import (
+    CommandRejected,
+    ConversationEventUnion,
+    OutboundMessage,
+    TicketEventUnion,
+)
 from contracts.inbound import InboundMessage
 
 SCHEMAS: dict[str, Any] = {

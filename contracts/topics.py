@@ -75,30 +75,3 @@ CATALOGUE: tuple[TopicSpec, ...] = (
               partitions=3, retention_ms=30 * DAY_MS,
               extra_config={"max.message.bytes": str(DEADLETTER_MAX_BYTES)}),
 )
-
-
-def topic_name(base: str, prefix: str = "") -> str:
-    """The deployed name of a catalogue topic."""
-    return f"{prefix}{base}"
-
-
-def route(body: object) -> str:
-    """The catalogue topic a Ticketflow message is published to (by its `type`)."""
-    kind: str = getattr(body, "type")
-    if kind.startswith("conversation."):
-        return CONVERSATION_EVENTS
-    if kind.startswith("ticket."):
-        return TICKET_EVENTS
-    if kind == "command.rejected":
-        return REJECTIONS
-    if kind == "outbound.message":
-        return OUTBOUND_MESSAGES
-    if kind == "inbound.message":
-        return INBOUND_MESSAGES
-    if kind == "account":
-        return ACCOUNTS
-    if hasattr(body, "ticket_id") or kind in ("create_ticket", "apply_conversation_owner_to_ticket", "delete_ticket_of_conversation"):
-        return TICKET_COMMANDS
-    if hasattr(body, "conversation_id"):
-        return CONVERSATION_COMMANDS
-    raise ValueError(f"no topic carries messages of type {kind!r}")

@@ -14,4 +14,4 @@ if [ "$KAFKA_BOOTSTRAP_SERVERS" = "127.0.0.1:$KAFKA_PORT" ]; then
 fi
 export TICKETFLOW_TOPIC_PREFIX="${TICKETFLOW_TOPIC_PREFIX:-demo.}"
 .venv/bin/ticketflow topics apply
-exec .venv/bin/ticketflow demo "$@"
+exec .venv/bin/python -m tools.demo "$@"

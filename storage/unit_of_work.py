@@ -1,58 +1,81 @@
 """One database transaction per consumed message (X5).
 
-Inside it: the consumed message id is recorded (unique per consumer), the state change is applied,
-and the messages to publish are written to the outbox. The Kafka offset is committed only after it
-commits; a redelivered message then finds its id recorded and changes nothing.
+Inside it: the consumed message id is recorded (unique per consumer and account), the state change
+is applied, and the messages to publish are written to the outbox. The Kafka offset is committed
+only after it commits; a redelivered message then finds its id recorded and changes nothing.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Protocol
 
-from pydantic import BaseModel
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from contracts.envelope import Envelope
 from storage.tables import outbox, processed_messages
-from workers.delivery.checkpoints import reached
 
 
 def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
+
+
+class OutboxRecord(Protocol):
+    """What an outbox row holds: a record ready for Kafka (topic already prefixed)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def value(self) -> bytes: ...
+    @property
+    def headers(self) -> list[tuple[str, bytes]]: ...
 
 
 class UnitOfWork:
-    """`async with UnitOfWork(engine, consumer) as uow:` commits on success, rolls back on error."""
+    """`async with UnitOfWork(engine, consumer, producer) as uow:` commits on success, rolls back on error.
 
-    def __init__(self, engine: AsyncEngine, consumer: str, producer: str) -> None:
+    `before_commit` and `after_commit` are called around a successful commit (a checkpoint for fault
+    tests; waking the outbox relay)."""
+
+    def __init__(self, engine: AsyncEngine, consumer: str, producer: str,
+                 before_commit: Callable[[], None] | None = None, after_commit: Callable[[], None] | None = None) -> None:
         self._engine = engine
         self.consumer = consumer
         self.producer = producer
+        self._before_commit = before_commit
+        self._after_commit = after_commit
         self._conn: AsyncConnection | None = None
+        self._wrote_outbox = False
 
     @property
     def conn(self) -> AsyncConnection:
         assert self._conn is not None, "use UnitOfWork as an async context manager"
         return self._conn
 
-    async def __aenter__(self) -> "UnitOfWork":
+    async def __aenter__(self) -> UnitOfWork:
         self._conn = await self._engine.connect()
         await self._conn.begin()
         return self
 
-    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
         assert self._conn is not None
         try:
             if exc_type is None:
-                reached("before_db_commit", self.consumer)
+                if self._before_commit is not None:
+                    self._before_commit()
                 await self._conn.commit()
             else:
                 await self._conn.rollback()
         finally:
             await self._conn.close()
             self._conn = None
+        if exc_type is None and self._wrote_outbox and self._after_commit is not None:
+            self._after_commit()
 
     async def already_processed(self, account_id: str, message_id: str) -> bool:
         """Whether this consumer already processed `message_id` for `account_id` (X5).
@@ -72,12 +95,10 @@ class UnitOfWork:
         await self.conn.execute(insert(processed_messages).values(
             consumer=self.consumer, account_id=account_id, message_id=message_id, processed_at=now_utc()))
 
-    async def publish(self, topic: str, key: str, body: BaseModel, envelope: Envelope) -> None:
-        """Queue `body` for the relay; it reaches Kafka only if this transaction commits."""
-        await self.conn.execute(
-            insert(outbox).values(
-                producer=self.producer, topic=topic, key=key,
-                headers=[[k, v.decode()] for k, v in envelope.to_headers()],
-                value=body.model_dump_json().encode(), created_at=now_utc(), sent_at=None,
-            )
-        )
+    async def add_to_outbox(self, record: OutboxRecord) -> None:
+        """Queue `record` for the relay; it reaches Kafka only if this transaction commits."""
+        await self.conn.execute(insert(outbox).values(
+            producer=self.producer, topic=record.topic, key=record.key,
+            headers=[[k, v.decode()] for k, v in record.headers], value=record.value,
+            created_at=now_utc(), sent_at=None))
+        self._wrote_outbox = True

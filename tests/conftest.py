@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from ticketflow.config import Settings
+from workers.settings import Settings
 
 
 @pytest.fixture(scope="session")
@@ -34,10 +34,19 @@ def run_prefix() -> str:
 
 
 @pytest.fixture(scope="session")
-async def settings(kafka: str, postgres: str, run_prefix: str) -> AsyncIterator[Settings]:
+async def session_database(postgres: str) -> AsyncIterator[str]:
+    """This session's own database on the test PostgreSQL server (see tests.support.services.fresh_database)."""
+    from tests.support.services import fresh_database
+
+    async with fresh_database(postgres) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def settings(kafka: str, session_database: str, run_prefix: str) -> AsyncIterator[Settings]:
     from ticketflow.provisioning import apply_topics, delete_topics_under
 
-    s = Settings(bootstrap_servers=kafka, database_url=postgres, topic_prefix=run_prefix,
+    s = Settings(bootstrap_servers=kafka, database_url=session_database, topic_prefix=run_prefix,
                  consumers_per_input=2)
     report = await apply_topics(s)
     assert report.ok, report.lines()

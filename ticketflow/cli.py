@@ -1,4 +1,4 @@
-"""`ticketflow`: operate Ticketflow (topics, workers, accounts, context, dead letters, skips, lag, schemas, demo).
+"""`ticketflow`: operate Ticketflow (topics, workers, accounts, context, dead letters, skips, outbox, lag, schemas).
 
 Exit codes: 0 done; 1 the operation failed (topic creation refused, drift, no such record, refused
 skip, refused replays); 2 usage or configuration; 3 Kafka unreachable; 4 database unreachable;
@@ -16,15 +16,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ticketflow.config import Settings
 from ticketflow.errors import EXIT_FAILED, EXIT_USAGE, classify, masked_url
+from workers.settings import Settings
 
 if TYPE_CHECKING:
     from ticketflow.deadletters import Selection
 
 log = logging.getLogger("ticketflow.cli")
 
-LONG_RUNNING = ("worker", "up", "demo")
+LONG_RUNNING = ("worker", "up")
 """Commands whose library logs stay on without -v: they report the broker's and database's health."""
 
 
@@ -79,8 +79,8 @@ def _cmd_accounts(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_context(args: argparse.Namespace, settings: Settings) -> int:
+    from readmodel.context import conversation_context
     from storage.database import create_engine
-    from ticketflow.context import conversation_context
 
     async def run() -> dict | None:
         engine = create_engine(settings.database_url, writer=False)
@@ -133,7 +133,7 @@ def _cmd_skip(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_lag(_args: argparse.Namespace, settings: Settings) -> int:
-    from ticketflow.observe import lag_report
+    from ticketflow.lag import lag_report
     from ticketflow.operator_kafka import retry_while_coordinator_loads
 
     for group, topic, lag in asyncio.run(retry_while_coordinator_loads(lambda: lag_report(settings))):
@@ -147,12 +147,6 @@ def _cmd_schemas(args: argparse.Namespace, _settings: Settings) -> int:
     for path in write_schemas(Path(args.out)):
         print(path)
     return 0
-
-
-def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from ticketflow.demo import run_demo
-
-    return asyncio.run(run_demo(settings, keep_topics=args.keep_topics))
 
 
 def _aware_time(text: str) -> datetime:
@@ -303,9 +297,6 @@ def _add_operations(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("schemas", help="write JSON Schema for every message")
     s.add_argument("--out", default="docs/schemas", help="the folder to write into (default docs/schemas)")
     s.set_defaults(func=_cmd_schemas)
-    m = sub.add_parser("demo", help="a day in a support inbox, on the local broker and SQLite")
-    m.add_argument("--keep-topics", action="store_true", help="keep this run's topics to inspect them with kcat")
-    m.set_defaults(func=_cmd_demo)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -22,7 +22,6 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import MessageSizeTooLargeError
 
 from contracts.topics import DEADLETTER
-from ticketflow.config import Settings
 from ticketflow.errors import OperatorError
 from ticketflow.operator_kafka import (
     FETCH_SECONDS,
@@ -33,6 +32,7 @@ from ticketflow.operator_kafka import (
     require_partition,
     writer,
 )
+from workers.settings import Settings
 
 VALUE_PREFIX_BYTES = 200
 REPLAYED_FROM = "dlq_replayed_from"
@@ -91,8 +91,8 @@ class DeadLetter:
         except ValueError:
             parsed = None
         if parsed is not None:
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-        return datetime.fromtimestamp(self.timestamp_ms / 1000, tz=timezone.utc)
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return datetime.fromtimestamp(self.timestamp_ms / 1000, tz=UTC)
 
     def as_json(self) -> dict[str, Any]:
         """What `deadletters list --json` prints for it (one object per line)."""

@@ -20,7 +20,7 @@ from aiokafka import errors as kafka_errors
 from sqlalchemy import exc as sql_errors
 from sqlalchemy.engine import make_url
 
-from ticketflow.config import Settings
+from workers.settings import Settings
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2

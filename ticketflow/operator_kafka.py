@@ -14,9 +14,9 @@ from aiokafka import errors as kafka_errors
 from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts.topics import CATALOGUE
-from ticketflow.config import Settings
 from ticketflow.errors import KafkaUnreachable, OperatorError
 from workers.delivery.producer import make_producer
+from workers.settings import Settings
 
 REQUEST_TIMEOUT_MS = 10_000
 """Every operator client's request timeout, including the connection attempt at bootstrap."""

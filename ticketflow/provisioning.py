@@ -17,8 +17,8 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from contracts.topics import CATALOGUE, TopicSpec
-from ticketflow.config import Settings
 from ticketflow.operator_kafka import admin_client
+from workers.settings import Settings
 
 LEADER_WAIT_SECONDS = 30.0
 

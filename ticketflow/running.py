@@ -7,9 +7,9 @@ import logging
 import signal
 
 from storage.migrate import upgrade_async
-from ticketflow.config import Settings
 from workers.delivery.backoff import until_available
 from workers.runtime import Worker
+from workers.settings import Settings
 
 WORKERS = ("inbound", "ticketing", "sync")
 
@@ -24,6 +24,16 @@ def build_worker(name: str, settings: Settings) -> Worker:
     else:
         raise ValueError(f"unknown worker {name!r}; choose from {', '.join(WORKERS)}")
     return build(settings)
+
+
+def worker_groups(settings: Settings, names: tuple[str, ...] = WORKERS) -> list[tuple[str, str]]:
+    """(consumer group, topic) of every input of the workers: what lag is measured on. Read from the
+    workers' own wiring (building a worker opens no connection)."""
+    groups = []
+    for name in names:
+        worker = build_worker(name, settings)
+        groups += [(settings.group(worker.name, purpose), topic) for purpose, topic in worker.inputs]
+    return groups
 
 
 async def start_workers(settings: Settings, names: tuple[str, ...] = WORKERS) -> list[Worker]:

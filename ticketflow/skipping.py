@@ -16,7 +16,6 @@ from aiokafka import errors as kafka_errors
 from aiokafka.structs import OffsetAndMetadata
 
 from contracts.topics import DEADLETTER
-from ticketflow.config import Settings
 from ticketflow.errors import OperatorError
 from ticketflow.operator_kafka import (
     admin_client,
@@ -27,6 +26,7 @@ from ticketflow.operator_kafka import (
     writer,
 )
 from workers.delivery.deadletter import build_dead_letter, send_dead_letter
+from workers.settings import Settings
 
 REASON = "skipped_by_operator"
 ERROR_CLASS = "SkippedByOperator"

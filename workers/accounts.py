@@ -1,4 +1,5 @@
-"""Each worker's own copy of the accounts topic (compacted, keyed by account id)."""
+"""Each worker's own copy of the accounts topic (compacted, keyed by account id): the repository its
+handlers read, and the projection that keeps it (one row per owner and account)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,17 @@ from workers.delivery.parsing import parse
 account_adapter: TypeAdapter[Account] = TypeAdapter(Account)
 
 
-async def load_account(conn: AsyncConnection, owner: str, account_id: str) -> Account | None:
-    row = (await conn.execute(
-        select(account_views.c.body).where(account_views.c.owner == owner, account_views.c.account_id == account_id)
-    )).first()
-    return Account.model_validate(row.body) if row else None
+class Accounts:
+    """The accounts one worker (`owner`) has seen, read inside its transaction."""
+
+    def __init__(self, conn: AsyncConnection, owner: str) -> None:
+        self.conn = conn
+        self.owner = owner
+
+    async def get(self, account_id: str) -> Account | None:
+        row = (await self.conn.execute(select(account_views.c.body).where(
+            account_views.c.owner == self.owner, account_views.c.account_id == account_id))).first()
+        return Account.model_validate(row.body) if row else None
 
 
 async def apply_account_record(engine: AsyncEngine, owner: str, record: Any) -> None:

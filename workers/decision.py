@@ -1,53 +1,65 @@
-"""What a pure rule returns: the new state, the messages to publish, or a rejection."""
+"""What a pure rule returns: events to publish, or a rejection. Each worker's decision type adds the
+state it changed (`workers.inbound.domain.ConversationDecision`, `workers.ticketing.domain.TicketDecision`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import TypeVar
 
+from contracts.commands import Command
+from contracts.common import Publishable
 from contracts.events import CommandRejected
 from contracts.rejections import Reason
 
-S = TypeVar("S")
+ACCOUNTS_PROJECTION = "accounts"
+"""Every worker with a database keeps its copy of the accounts topic under this projection name."""
+
+
+@dataclass(frozen=True)
+class Missing:
+    """An id absent from one of the worker's projections (`accounts`, `conversations`): perhaps only
+    not applied yet (ADR 5). `key` is the id, the projection topic's key."""
+
+    projection: str
+    key: str
 
 
 @dataclass(frozen=True)
 class Rejection:
+    """Why a message is refused. With `unresolved`, the refusal stands only once that projection has
+    caught up; before, the message waits."""
+
     reason: Reason
     detail: str
     names: tuple[str, ...] = ()
+    unresolved: Missing | None = None
+
+
+D = TypeVar("D", bound="Decision")
 
 
 @dataclass(frozen=True)
-class Decision(Generic[S]):
-    """`state` is the aggregate after the rule (None: unchanged); `events` are contracts to publish."""
+class Decision:
+    """`events` to publish, or `rejection`; nothing at all is a no-op (an idempotent repeat)."""
 
-    state: S | None = None
-    events: tuple[Any, ...] = ()
+    events: tuple[Publishable, ...] = ()
     rejection: Rejection | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def rejected(self) -> bool:
         return self.rejection is not None
 
-    @property
-    def noop(self) -> bool:
-        return self.state is None and not self.events and self.rejection is None
+    @classmethod
+    def refuse(cls: type[D], reason: Reason, detail: str, names: tuple[str, ...] = (),
+               unresolved: Missing | None = None) -> D:
+        return cls(rejection=Rejection(reason, detail, names, unresolved))
 
 
-NOTHING: Decision[Any] = Decision()
-
-
-def reject(reason: Reason, detail: str, names: tuple[str, ...] = ()) -> Decision[Any]:
-    return Decision(rejection=Rejection(reason, detail, names))
-
-
-def rejection_event(cmd: Any, decision: Decision[Any], now: datetime, subject_id: str | None) -> CommandRejected:
-    assert decision.rejection is not None
+def rejection_event(cmd: Command, rejection: Rejection, now: datetime) -> CommandRejected:
+    """X2: the event that tells the sender why; keyed by the command id, naming what it acted on."""
     return CommandRejected(
-        command_id=cmd.command_id, command_type=cmd.type, account_id=cmd.account_id,
-        reason=decision.rejection.reason, detail=decision.rejection.detail, names=decision.rejection.names,
-        subject_id=subject_id, occurred_at=now,
+        command_id=cmd.command_id, command_type=cmd.type, account_id=cmd.account_id,  # type: ignore[attr-defined]
+        reason=rejection.reason, detail=rejection.detail, names=rejection.names,
+        subject_id=cmd.partition_key(), occurred_at=now,
     )

@@ -1,28 +1,41 @@
 """What every worker process is made of: a FastStream Kafka broker for its subscribers, an
-idempotent producer, the database engine, the outbox relay, and the reliable handler per input."""
+idempotent producer, the database engine, the outbox relay, and per input the reliable handler that
+turns each record into `handler(message, unit, deps)` (see `Worker.consume`)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts.topics import DEADLETTER
+from contracts.envelope import Envelope
+from contracts.topics import ACCOUNTS, DEADLETTER
 from storage.database import create_engine
 from storage.migrate import upgrade_async
-from ticketflow.config import Settings
+from workers.accounts import apply_account_record
 from workers.delivery.backoff import until_available
 from workers.delivery.barrier import Projection, ProjectionBarrier
+from workers.delivery.checkpoints import reached
+from workers.delivery.incoming import natural_envelope
+from workers.delivery.parsing import Read, envelope_of, parse_with
 from workers.delivery.producer import make_producer
 from workers.delivery.raw import raw_decoder, raw_parser
 from workers.delivery.relay import OutboxRelay
 from workers.delivery.reliable import ReliableHandler
+from workers.handling import Deps, Handlers
+from workers.settings import Settings
+from workers.unit import SendingUnit, WorkUnit
+
+UnitFactory = Callable[[str, Envelope, frozenset[str]], Any]
+"""unit(consumer, cause, caught_up): the async context manager a handler's transaction runs in."""
 
 log = logging.getLogger("ticketflow.worker")
 
@@ -34,9 +47,10 @@ class MissingTopics(ConnectionError):
 class Worker:
     """One worker process. `start()`/`stop()` for embedding (tests, the demo), `app()` for `faststream run`."""
 
-    def __init__(self, name: str, settings: Settings, uses_database: bool = True) -> None:
+    def __init__(self, name: str, settings: Settings, uses_database: bool = True, deps: Deps | None = None) -> None:
         self.name = name
         self.settings = settings
+        self.deps = deps or Deps()
         self.source = f"/ticketflow/{name}"
         self.uses_database = uses_database
         self.broker = KafkaBroker(
@@ -58,7 +72,8 @@ class Worker:
         self.failure: str | None = None
         self.failed = asyncio.Event()
         self.projections: dict[str, Projection] = {}
-        self.inputs: list[str] = []
+        self.inputs: list[tuple[str, str]] = []
+        """(purpose, topic) of every input: the consumer group is `settings.group(name, purpose)`."""
         self.barrier = ProjectionBarrier(settings.bootstrap_servers, f"ticketflow-{name}-barrier")
 
     def projection(self, name: str, purpose: str, topic: str) -> None:
@@ -75,6 +90,52 @@ class Worker:
         assert self._engine is not None, f"worker {self.name} is not started"
         return self._engine
 
+    def consume(self, topic: str, purpose: str, read: Read, what: str, handlers: Handlers, unit: UnitFactory) -> None:
+        """Subscribe to `topic` as input `purpose`: each record is read with `read` (a contract, or None
+        for a type this worker passes over), its handler looked up by the message's type and run in a
+        fresh unit of work, reliably (retries, dead letters, ack after commit)."""
+        consumer = f"{self.name}.{purpose}"
+        reliable = self.reliable(purpose)
+
+        async def process(record: Any, caught_up: frozenset[str]) -> None:
+            message = parse_with(record, read, what)
+            handler = handlers.get(type(message)) if message is not None else None
+            if handler is None:
+                return
+            cause = envelope_of(record) or natural_envelope(message)
+            async with unit(consumer, cause, caught_up) as uow:
+                await handler(message, uow, self.deps)
+
+        @self.subscriber(topic, purpose)
+        async def on_record(message: KafkaMessage) -> None:
+            await reliable.handle(message, process)
+
+    def keep_accounts(self, purpose: str) -> None:
+        """Keep this worker's copy of the accounts topic (compacted; a tombstone deletes the copy)."""
+        reliable = self.reliable(purpose)
+
+        async def apply(record: Any, _caught_up: frozenset[str]) -> None:
+            await apply_account_record(self.engine, self.name, record)
+
+        @self.subscriber(ACCOUNTS, purpose)
+        async def on_account(message: KafkaMessage) -> None:
+            await reliable.handle(message, apply)
+
+    def database_unit(self, cls: type[WorkUnit[Any]]) -> UnitFactory:
+        """Units of `cls` on this worker's database: the relay wakes after each commit that wrote the outbox."""
+        def make(consumer: str, cause: Envelope, caught_up: frozenset[str]) -> WorkUnit[Any]:
+            return cls(self.engine, consumer, self.name, source=self.source, prefix=self.settings.topic_prefix,
+                       cause=cause, caught_up=caught_up, before_commit=lambda: reached("before_db_commit", consumer),
+                       after_commit=self.committed, clock=self.deps.clock)
+        return make
+
+    def sending_unit(self) -> UnitFactory:
+        """Units that send what their handler publishes straight to Kafka (a worker without a database)."""
+        def make(_consumer: str, cause: Envelope, caught_up: frozenset[str]) -> SendingUnit:
+            return SendingUnit(self.producer, source=self.source, prefix=self.settings.topic_prefix, cause=cause,
+                               caught_up=caught_up, clock=self.deps.clock)
+        return make
+
     def subscriber(self, topic: str, purpose: str) -> Any:
         """A subscriber that never commits an offset before its message is done (see workers.delivery.reliable).
 
@@ -82,7 +143,7 @@ class Worker:
         partitions, processed in order; `ack()` commits only that consumer's partitions.
         """
         extra = {"max_workers": self.settings.consumers_per_input} if self.settings.consumers_per_input > 1 else {}
-        self.inputs.append(self.settings.topic(topic))
+        self.inputs.append((purpose, self.settings.topic(topic)))
         return self.broker.subscriber(
             self.settings.topic(topic),
             group_id=self.settings.group(self.name, purpose),
@@ -145,7 +206,7 @@ class Worker:
         if self.relay is not None:
             try:
                 await self.relay.stop()
-            except Exception as exc:  # noqa: BLE001 - unsent rows stay in the outbox for next time
+            except Exception as exc:
                 log.warning("relay %s could not flush on stop: %r", self.name, exc)
         if self._producer is not None:
             await self._producer.stop()
@@ -168,7 +229,7 @@ class Worker:
                                     client_id=f"ticketflow-{self.name}-topics")
         await admin.start()
         try:
-            missing = sorted(set(self.inputs) - set(await admin.list_topics()))
+            missing = sorted({t for _p, t in self.inputs} - set(await admin.list_topics()))
         finally:
             await admin.close()
         if missing:

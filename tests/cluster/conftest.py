@@ -12,12 +12,11 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import closing
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from tests.support.services import REPO
-from ticketflow.config import Settings
+from workers.settings import Settings
 
 KAFKA_SH = REPO / "deploy/kafka/kafka.sh"
 FAST_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
@@ -72,15 +71,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 @pytest.fixture(scope="session")
 async def settings(cluster: Cluster, postgres: str) -> AsyncIterator[Settings]:
+    from tests.support.services import fresh_database
     from ticketflow.provisioning import apply_topics, delete_topics_under
 
     prefix = f"cluster-{uuid.uuid4().hex[:8]}."
-    s = Settings(bootstrap_servers=cluster.bootstrap, database_url=postgres, topic_prefix=prefix,
-                 replication_factor=3, consumers_per_input=2)
-    report = await apply_topics(s)
-    assert report.ok, report.lines()
-    yield s
-    await delete_topics_under(cluster.bootstrap, prefix)
+    async with fresh_database(postgres) as database_url:
+        s = Settings(bootstrap_servers=cluster.bootstrap, database_url=database_url, topic_prefix=prefix,
+                     replication_factor=3, consumers_per_input=2)
+        report = await apply_topics(s)
+        assert report.ok, report.lines()
+        yield s
+        await delete_topics_under(cluster.bootstrap, prefix)
 
 
 @pytest.fixture(scope="session")

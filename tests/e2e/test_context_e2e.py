@@ -4,7 +4,7 @@ read with `ticketflow.context.conversation_context` over what the workers stored
 from __future__ import annotations
 
 from contracts.accounts import DEFAULT_DETAIL_PROPERTIES
-from ticketflow.context import conversation_context
+from readmodel.context import conversation_context
 
 CARD = ["subject", "pipeline", "status", "priority", "owner_id"]
 

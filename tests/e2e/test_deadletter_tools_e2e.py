@@ -8,7 +8,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from aiokafka.partitioner import DefaultPartitioner
 
@@ -16,9 +16,9 @@ from contracts.topics import DEADLETTER, INBOUND_MESSAGES
 from tests.platform.test_operator_tools import one_line, run_cli
 from tests.support.kafka import Probe, Seen, settle
 from tests.support.system import WATCHED, System, new_id
-from ticketflow.config import Settings
 from ticketflow.provisioning import apply_topics
 from ticketflow.running import build_worker
+from workers.settings import Settings
 
 
 def _env(settings: Settings) -> dict[str, str]:
@@ -30,7 +30,7 @@ def _received(channel_message_id: str) -> Callable[[Seen], bool]:
 
 
 async def test_x4_dead_letter_of_an_unknown_account_is_listed_then_replayed_once_the_account_exists(system):
-    since = datetime.now(timezone.utc)
+    since = datetime.now(UTC)
     account = new_id("acct-late-")
     msg = system.inbound(account)
     await system.publish(msg)

@@ -6,10 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import subprocess
-import sys
-import uuid
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,12 +13,15 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from contracts import commands as c
-from contracts.topics import CONVERSATION_COMMANDS, DEADLETTER, INBOUND_MESSAGES, TICKET_COMMANDS
-from tests.support.kafka import Probe
-from tests.support.proxy import OutageProxy
+from contracts.topics import (
+    CONVERSATION_COMMANDS,
+    DEADLETTER,
+    INBOUND_MESSAGES,
+    TICKET_COMMANDS,
+)
 from tests.support.processes import caught_up, isolated, stop, wait_exit, worker_process
+from tests.support.proxy import OutageProxy
 from tests.support.system import new_id
-from ticketflow.provisioning import apply_topics
 from ticketflow.running import build_worker
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -133,7 +133,7 @@ async def test_x2_t1_create_ticket_behind_a_long_projection_backlog_is_not_rejec
         producer = make_producer(settings.bootstrap_servers, "backlog")
         await producer.start()
         try:
-            now = datetime.now(timezone.utc).isoformat()
+            now = datetime.now(UTC).isoformat()
             for i in range(4000):  # the backlog: other conversations' events, on every partition
                 conv = f"backlog-{i}-{uuid.uuid4().hex[:6]}"
                 body = {"type": "conversation.created", "conversation_id": conv, "account_id": account, "version": 1,
@@ -160,8 +160,9 @@ async def test_x2_t1_create_ticket_behind_a_long_projection_backlog_is_not_rejec
 
 async def test_x5_upgrade_waits_for_a_database_that_is_starting(tmp_path):
     """`upgrade_async` through `until_available`: the Worker's start path, for a database not up yet."""
-    from workers.delivery.backoff import until_available
     import logging
+
+    from workers.delivery.backoff import until_available
 
     pg = PrivatePostgres(tmp_path / "pg")
     task = asyncio.create_task(until_available(lambda: upgrade_async(pg.url), "database", logging.getLogger("t")))

@@ -15,11 +15,16 @@ import os
 import random
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from contracts.envelope import Envelope
-from contracts.topics import CONVERSATION_COMMANDS, DEADLETTER, INBOUND_MESSAGES, TICKET_COMMANDS
+from contracts.topics import (
+    CONVERSATION_COMMANDS,
+    DEADLETTER,
+    INBOUND_MESSAGES,
+    TICKET_COMMANDS,
+)
 from tests.support.system import new_id
 from workers.delivery.parsing import MAX_JSON_DEPTH
 from workers.delivery.producer import make_producer
@@ -46,7 +51,7 @@ def _nested(depth: int) -> bytes:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 class Fuzzer:
@@ -122,7 +127,7 @@ class Fuzzer:
                 headers: list[tuple[str, bytes]] | None = None, value: bytes | None = None) -> Sent:
         if headers is None:
             env = Envelope(id=body.get("command_id", new_id()), type=str(body.get("type")), source="/fuzz",
-                           time=datetime.now(timezone.utc), subject=key, account_id=self.account)
+                           time=datetime.now(UTC), subject=key, account_id=self.account)
             headers = env.to_headers()
         return Sent(topic, key.encode(), value if value is not None else json.dumps(body).encode(), headers, expect)
 
@@ -204,6 +209,7 @@ async def test_x4_x5_fuzz_every_record_is_processed_or_dead_lettered_exactly_onc
     fuzz = Fuzzer(rng, account, conversations, ticket)
     records = [fuzz.next() for _ in range(RECORDS)]
     await _send_all(system.settings.bootstrap_servers, system.settings.topic_prefix, records)
+    await system.settle(timeout=max(60.0, RECORDS / 10))  # a generous bound: this is no speed test
     sentinel = system.inbound(account)
     await system.receive(sentinel)  # the workers still take good records after all of it
     await system.settle()

@@ -9,7 +9,12 @@ import json
 import pytest
 
 from contracts import commands as c
-from contracts.topics import CONVERSATION_COMMANDS, DEADLETTER, INBOUND_MESSAGES, TICKET_COMMANDS
+from contracts.topics import (
+    CONVERSATION_COMMANDS,
+    DEADLETTER,
+    INBOUND_MESSAGES,
+    TICKET_COMMANDS,
+)
 from tests.support.system import new_id
 
 JSON = [("content-type", b"application/json")]

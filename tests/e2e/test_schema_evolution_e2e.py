@@ -4,7 +4,7 @@ type, and the sync and ticketing workers of the older version keep working (X3, 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from contracts import commands as c
 from contracts.envelope import Envelope
@@ -19,9 +19,9 @@ async def test_x3_s3_an_event_with_a_field_added_by_a_newer_producer_is_still_ac
     await system.settle()
     version = max(r.body["version"] for r in system.events(conv)) + 1
     body = {"type": "conversation.owner_changed", "conversation_id": conv, "account_id": account,
-            "version": version, "occurred_at": datetime.now(timezone.utc).isoformat(), "owner_id": "agent-new", "previous_owner_id": None,
+            "version": version, "occurred_at": datetime.now(UTC).isoformat(), "owner_id": "agent-new", "previous_owner_id": None,
             "owner_team": "tier-2"}  # the field a newer inbound worker added
-    env = Envelope(id=new_id("evt-"), type=body["type"], source="/ticketflow/inbound", time=datetime.now(timezone.utc),
+    env = Envelope(id=new_id("evt-"), type=body["type"], source="/ticketflow/inbound", time=datetime.now(UTC),
                    subject=conv, account_id=account)
     await system.publish_raw(system.settings.topic(CONVERSATION_EVENTS), conv.encode(), json.dumps(body).encode(),
                              env.to_headers())
@@ -35,7 +35,7 @@ async def test_x3_an_event_type_this_version_does_not_know_is_passed_over_not_de
     account = await system.account()
     conv = await system.new_conversation(account)
     body = {"type": "conversation.tagged", "conversation_id": conv, "account_id": account, "version": 99,
-            "occurred_at": datetime.now(timezone.utc).isoformat(), "tag": "vip"}
+            "occurred_at": datetime.now(UTC).isoformat(), "tag": "vip"}
     await system.publish_raw(system.settings.topic(CONVERSATION_EVENTS), conv.encode(), json.dumps(body).encode())
     await system.command(c.CloseConversation, account, conversation_id=conv)  # behind it on the same partition
     await system.wait_event(conv, "conversation.closed")

@@ -3,7 +3,7 @@ and on the stored state (real broker, real PostgreSQL, the three workers running
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from contracts import commands as c
 from contracts.common import Tier
@@ -75,7 +75,7 @@ async def test_t7_deleting_a_ticket_deletes_its_conversations(system):
 
 
 async def test_t8_professional_account_since_cutoff_routes_ticket_and_conversation_to_help_desk(system):
-    account = await system.account(tier=Tier.PROFESSIONAL, created_at=datetime(2024, 6, 1, tzinfo=timezone.utc))
+    account = await system.account(tier=Tier.PROFESSIONAL, created_at=datetime(2024, 6, 1, tzinfo=UTC))
     conv = await system.new_conversation(account)
     ticket_id = await system.new_ticket(account, conv)
     await system.wait_event(conv, "conversation.moved_to_help_desk")
@@ -91,7 +91,7 @@ async def test_t8_professional_account_since_cutoff_routes_ticket_and_conversati
 
 
 async def test_t8_older_professional_account_keeps_tickets_in_the_inbox(system):
-    account = await system.account(tier=Tier.PROFESSIONAL, created_at=datetime(2024, 3, 1, tzinfo=timezone.utc))
+    account = await system.account(tier=Tier.PROFESSIONAL, created_at=datetime(2024, 3, 1, tzinfo=UTC))
     conv = await system.new_conversation(account)
     ticket_id = await system.new_ticket(account, conv)
     await system.settle()

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from contracts.envelope import Envelope
+from workers.delivery.outgoing import Outgoing
 from storage.database import create_engine
 from storage.migrate import alembic_config, upgrade_async
 from storage.tables import metadata, outbox, processed_messages
@@ -65,7 +66,7 @@ async def test_migrations_bring_an_empty_database_to_head_and_a_second_run_is_a_
         assert await _version(eng) == [_head(db_url)]
         async with eng.begin() as conn:
             await conn.execute(insert(processed_messages).values(
-                consumer="migrations-test", message_id="m-1", processed_at=datetime.now(timezone.utc)))
+                consumer="migrations-test", message_id="m-1", processed_at=datetime.now(UTC)))
 
         await upgrade_async(db_url)  # already at head: nothing changes, nothing is lost
         assert await _schema(eng) == schema
@@ -115,9 +116,14 @@ class Note(BaseModel):
     text: str
 
 
+def _record(note: Note) -> Outgoing:
+    return Outgoing(f"evt-{note.note_id}", "t.notes", "conv-1", note.model_dump_json().encode(),
+                    _envelope(note).to_headers())
+
+
 def _envelope(note: Note) -> Envelope:
     return Envelope(id=f"evt-{note.note_id}", type=note.type, source="/tests/platform",
-                    time=datetime.now(timezone.utc), subject=note.note_id, account_id="acct-1")
+                    time=datetime.now(UTC), subject=note.note_id, account_id="acct-1")
 
 
 async def _outbox_rows(engine: AsyncEngine, producer: str) -> list[Any]:
@@ -139,7 +145,7 @@ async def test_x5_outbox_rows_exist_only_when_the_transaction_commits(engine: As
     with pytest.raises(Boom):
         async with UnitOfWork(engine, "notes.consumer", "notes") as uow:
             await uow.mark_processed("acct-1", "in-1")
-            await uow.publish("t.notes", "conv-1", lost, _envelope(lost))
+            await uow.add_to_outbox(_record(lost))
             assert len((await uow.conn.execute(select(outbox).where(outbox.c.producer == "notes"))).all()) == 1
             raise Boom("the state change failed after the outbox write")
     assert await _outbox_rows(engine, "notes") == []
@@ -150,7 +156,7 @@ async def test_x5_outbox_rows_exist_only_when_the_transaction_commits(engine: As
         kept = Note(note_id="n-committed", text="published once the transaction commits")
         async with UnitOfWork(engine, "notes.consumer", "notes") as uow:
             await uow.mark_processed("acct-1", "in-1")
-            await uow.publish("t.notes", "conv-1", kept, _envelope(kept))
+            await uow.add_to_outbox(_record(kept))
             # Not visible to another reader before the commit. (That reader uses a plain engine: the
             # project's SQLite engine opens every transaction with BEGIN IMMEDIATE, reads included, so
             # a reader on it would wait for this writer instead of reading.)
@@ -166,14 +172,14 @@ async def test_x5_outbox_rows_exist_only_when_the_transaction_commits(engine: As
     assert Note.model_validate_json(row.value) == kept
     headers = dict(row.headers)
     assert headers["ce_id"] == "evt-n-committed" and headers["ce_type"] == "note.added"
-    assert row.created_at.tzinfo == timezone.utc
+    assert row.created_at.tzinfo == UTC
     assert await _processed(engine, "notes.consumer") == 1
 
 
 async def test_utc_datetime_round_trips_timezone_aware_utc(engine: AsyncEngine) -> None:
     plus_0530 = timezone(timedelta(hours=5, minutes=30))
     written = {
-        "utc": datetime(2024, 3, 31, 23, 59, 59, 123456, tzinfo=timezone.utc),
+        "utc": datetime(2024, 3, 31, 23, 59, 59, 123456, tzinfo=UTC),
         "offset": datetime(2024, 4, 1, 5, 29, 59, 654321, tzinfo=plus_0530),  # 2024-03-31T23:59:59.654321Z
         "negative": datetime(2023, 12, 31, 20, 0, tzinfo=timezone(timedelta(hours=-5))),  # 2024-01-01T01:00Z
     }
@@ -190,14 +196,14 @@ async def test_utc_datetime_round_trips_timezone_aware_utc(engine: AsyncEngine) 
                                       .order_by(processed_messages.c.processed_at))).scalars().all()
         later = (await conn.execute(select(processed_messages.c.message_id).where(
             processed_messages.c.consumer == "tz",
-            processed_messages.c.processed_at > datetime(2024, 3, 31, 23, 59, 59, 500000, tzinfo=timezone.utc),
+            processed_messages.c.processed_at > datetime(2024, 3, 31, 23, 59, 59, 500000, tzinfo=UTC),
         ))).scalars().all()
 
     for name, when in written.items():
         assert read[name] == when
-        assert read[name].tzinfo == timezone.utc
+        assert read[name].tzinfo == UTC
         assert read[name].utcoffset() == timedelta(0)
-        assert read[name].isoformat() == when.astimezone(timezone.utc).isoformat()
+        assert read[name].isoformat() == when.astimezone(UTC).isoformat()
     assert ordered == ["negative", "utc", "offset"]
     assert later == ["offset"]
 

@@ -14,7 +14,12 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import BaseModel
 
-from tests.platform.kafka_admin import WAIT_SECONDS, admin_client, create_topics, delete_topics_with_prefix
+from tests.platform.kafka_admin import (
+    WAIT_SECONDS,
+    admin_client,
+    create_topics,
+    delete_topics_with_prefix,
+)
 
 
 class Greeting(BaseModel):

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,18 +28,27 @@ from aiokafka.admin.records_to_delete import RecordsToDelete
 from aiokafka.partitioner import DefaultPartitioner
 from sqlalchemy.engine import make_url
 
-from contracts.topics import CATALOGUE, CONVERSATION_COMMANDS, DEADLETTER, INBOUND_MESSAGES
-from tests.platform.kafka_admin import admin_client, create_topics, delete_topics_with_prefix
+from contracts.topics import (
+    CATALOGUE,
+    CONVERSATION_COMMANDS,
+    DEADLETTER,
+    INBOUND_MESSAGES,
+)
+from tests.platform.kafka_admin import (
+    admin_client,
+    create_topics,
+    delete_topics_with_prefix,
+)
 from tests.support.services import REPO
 from ticketflow.cli import parser
-from ticketflow.config import Settings
 from ticketflow.topology import partitions_of
 from workers.delivery.producer import make_producer
+from workers.settings import Settings
 
 pytestmark = pytest.mark.kafka
 
 CLI_TIMEOUT = 180  # a guard against a hang, not a timing check
-T0 = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
 async def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -14,12 +14,23 @@ from collections.abc import AsyncIterator
 import pytest
 from aiokafka.admin import NewTopic
 
-from contracts.topics import ACCOUNTS, CATALOGUE, INBOUND_MESSAGES, REJECTIONS, TICKET_EVENTS
-from tests.platform.kafka_admin import admin_client, create_topics, delete_topics_with_prefix, describe
+from contracts.topics import (
+    ACCOUNTS,
+    CATALOGUE,
+    INBOUND_MESSAGES,
+    REJECTIONS,
+    TICKET_EVENTS,
+)
+from tests.platform.kafka_admin import (
+    admin_client,
+    create_topics,
+    delete_topics_with_prefix,
+    describe,
+)
 from tests.platform.test_operator_tools import one_line, run_cli
 from tests.support.services import REPO
-from ticketflow.config import Settings
 from ticketflow.provisioning import apply_topics
+from workers.settings import Settings
 
 pytestmark = pytest.mark.kafka
 

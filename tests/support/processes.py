@@ -13,8 +13,8 @@ from pathlib import Path
 
 from tests.support.kafka import Probe, settle
 from tests.support.system import WATCHED, System
-from ticketflow.config import Settings
 from ticketflow.provisioning import apply_topics
+from workers.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,3 +58,28 @@ def postgres_url() -> Iterator[str]:
         return
     out = subprocess.run([str(REPO / "deploy/postgres/postgres.sh"), "start"], check=True, capture_output=True, text=True)
     yield out.stdout.strip().splitlines()[-1]
+
+
+@asynccontextmanager
+async def fresh_database(server_url: str) -> AsyncIterator[str]:
+    """A brand-new database on the PostgreSQL server of `server_url`, dropped afterwards. Each test
+    session's workers get their own: a worker's outbox relay publishes every unsent row of its
+    worker name, so sessions sharing a database would relay each other's rows to topics long gone."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    name = f"tf_{uuid.uuid4().hex[:12]}"
+    plain = make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    admin = await asyncpg.connect(plain)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        admin = await asyncpg.connect(plain)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()

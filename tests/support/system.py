@@ -1,6 +1,6 @@
-"""The tests drive Ticketflow with the same driver as the demo (ticketflow.driver)."""
+"""The tests drive Ticketflow with the same driver as the demo (tools.driver)."""
 
-from ticketflow.driver import WATCHED, new_id
-from ticketflow.driver import Driver as System
+from tools.driver import WATCHED, new_id
+from tools.driver import Driver as System
 
 __all__ = ["WATCHED", "System", "new_id"]

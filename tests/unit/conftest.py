@@ -9,7 +9,7 @@ Another account's id, for X1 tests, is ``globex``.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,11 +17,11 @@ import pytest
 from contracts.accounts import Account, AccountSettings
 from contracts.common import Channel, ConversationStatus, StatusState, Tier, Workspace
 from contracts.inbound import InboundMessage
-from workers.inbound.model import Contact, Conversation, NewIds
-from workers.ticketing.model import ConversationRef, Ticket
+from workers.inbound.domain import Contact, Conversation, NewIds
+from workers.ticketing.domain import ConversationRef, Ticket
 
-NOW = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)
-EARLIER = datetime(2024, 5, 1, 9, 30, tzinfo=timezone.utc)
+NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+EARLIER = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
 ACCOUNT_ID = "acme"
 OTHER_ACCOUNT_ID = "globex"
 
@@ -29,7 +29,7 @@ OTHER_ACCOUNT_ID = "globex"
 def build_account(
     account_id: str = ACCOUNT_ID,
     tier: Tier | str = Tier.STARTER,
-    created_at: datetime = datetime(2023, 1, 1, tzinfo=timezone.utc),
+    created_at: datetime = datetime(2023, 1, 1, tzinfo=UTC),
     **settings: Any,
 ) -> Account:
     return Account(

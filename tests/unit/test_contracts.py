@@ -4,7 +4,7 @@ immutability, and X3 events read tolerantly (unknown fields ignored, unknown eve
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -18,7 +18,7 @@ from contracts.inbound import InboundMessage
 from workers.delivery.errors import BadMessage
 from workers.delivery.parsing import parse
 
-AT = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)
+AT = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
 
 def _inbound(**overrides):

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 import asyncpg
 import pytest
 from aiokafka import errors as kafka_errors
+from pydantic import TypeAdapter
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from contracts.inbound import InboundMessage
 from contracts.topics import DEADLETTER_MAX_BYTES
-from pydantic import TypeAdapter
 from workers.delivery.deadletter import FIT_BYTES, build_dead_letter
 from workers.delivery.errors import BadMessage, is_transient
 from workers.delivery.parsing import MAX_JSON_DEPTH, envelope_of, parse

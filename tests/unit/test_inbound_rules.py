@@ -5,9 +5,22 @@ from __future__ import annotations
 from contracts import commands as c
 from contracts import events as e
 from contracts.commands import SYNC_ACTOR
-from contracts.common import Channel, ConversationStatus, Direction, ReplyToClosedPolicy, Workspace
+from contracts.common import (
+    Channel,
+    ConversationStatus,
+    Direction,
+    ReplyToClosedPolicy,
+    Workspace,
+)
 from contracts.rejections import Reason
-from workers.inbound.rules import decide_conversation_command, receive_inbound_message, resolve_contact
+from tests.unit.conftest import build_account
+from workers.inbound.domain import (
+    decide_conversation_command,
+    receive_inbound_message,
+    resolve_contact,
+)
+
+ACCOUNT = build_account()
 
 
 def _types(decision):
@@ -24,9 +37,9 @@ def test_c1_same_thread_key_lands_in_same_conversation(make_account, make_conver
     d = receive_inbound_message(msg, make_account(), thread, make_contact(), make_ids(), now)
 
     assert not d.rejected
-    assert d.state.id == "conv-1"
-    assert d.state.version == 4
-    assert d.state.status is ConversationStatus.OPEN
+    assert d.conversation.id == "conv-1"
+    assert d.conversation.version == 4
+    assert d.conversation.status is ConversationStatus.OPEN
     assert _types(d) == ["conversation.message_received"]
     received = d.events[0]
     assert received.conversation_id == "conv-1"
@@ -37,7 +50,7 @@ def test_c1_same_thread_key_lands_in_same_conversation(make_account, make_conver
     assert received.contact_id == "contact-1"
     assert received.text == "Still burning"
     assert received.occurred_at == now
-    message = d.extra["message"]
+    message = d.message
     assert message.conversation_id == "conv-1"
     assert message.direction is Direction.INCOMING
     assert message.channel_message_id == "<msg-2@example.com>"
@@ -63,12 +76,12 @@ def test_c1_no_thread_opens_a_new_conversation(make_account, make_contact, make_
     assert created.workspace is Workspace.INBOX
     assert received.conversation_id == "conv-9"
     assert received.version == 2
-    assert d.state.id == "conv-9"
-    assert d.state.version == 2
-    assert d.state.channel is Channel.WHATSAPP
-    assert d.state.thread_key == "+31611111111"
-    assert d.state.contact_id == "contact-7"
-    assert d.state.deleted is False
+    assert d.conversation.id == "conv-9"
+    assert d.conversation.version == 2
+    assert d.conversation.channel is Channel.WHATSAPP
+    assert d.conversation.thread_key == "+31611111111"
+    assert d.conversation.contact_id == "contact-7"
+    assert d.conversation.deleted is False
 
 
 def test_c1_known_contact_is_reused(make_contact, make_inbound):
@@ -104,9 +117,9 @@ def test_c3_message_on_closed_conversation_reopens_it_by_default(make_account, m
     assert reopened.version == 6
     assert received.conversation_id == "conv-1"
     assert received.version == 7
-    assert d.state.id == "conv-1"
-    assert d.state.status is ConversationStatus.OPEN
-    assert d.state.version == 7
+    assert d.conversation.id == "conv-1"
+    assert d.conversation.status is ConversationStatus.OPEN
+    assert d.conversation.version == 7
 
 
 def test_c3_new_conversation_setting_starts_a_new_conversation_and_leaves_closed_one(
@@ -121,9 +134,9 @@ def test_c3_new_conversation_setting_starts_a_new_conversation_and_leaves_closed
     assert all(ev.conversation_id == "conv-2" for ev in d.events)
     assert d.events[0].version == 1
     assert d.events[1].version == 2
-    assert d.state.id == "conv-2"
-    assert d.state.status is ConversationStatus.OPEN
-    assert d.state.thread_key == "thread-1"
+    assert d.conversation.id == "conv-2"
+    assert d.conversation.status is ConversationStatus.OPEN
+    assert d.conversation.thread_key == "thread-1"
     # the closed conversation is not touched: no event concerns it
     assert not any(ev.conversation_id == "conv-1" for ev in d.events)
 
@@ -137,10 +150,10 @@ def test_c4_reply_is_stored_as_outgoing_and_published_for_the_channel(make_conve
     cmd = c.ReplyToConversation(command_id="cmd-1", account_id="acme", actor_id="agent-7",
                                 conversation_id="conv-1", text="Unplug it!")
 
-    d = decide_conversation_command(cmd, conv, contact, now, "msg-out-1")
+    d = decide_conversation_command(cmd, ACCOUNT, conv, contact, now, "msg-out-1")
 
     assert not d.rejected
-    assert d.state.version == 4
+    assert d.conversation.version == 4
     assert _types(d) == ["conversation.message_sent", "outbound.message"]
     sent, outbound = d.events
     assert sent.conversation_id == "conv-1"
@@ -159,7 +172,7 @@ def test_c4_reply_is_stored_as_outgoing_and_published_for_the_channel(make_conve
     assert outbound.subject == "Printer on fire"
     assert outbound.text == "Unplug it!"
     assert outbound.direction is Direction.OUTGOING
-    message = d.extra["message"]
+    message = d.message
     assert message.direction is Direction.OUTGOING
     assert message.author_id == "agent-7"
     assert message.text == "Unplug it!"
@@ -171,9 +184,9 @@ def test_c4_reply_is_stored_as_outgoing_and_published_for_the_channel(make_conve
 
 def test_c5_owner_can_be_assigned(make_conversation, now):
     cmd = c.AssignConversationOwner(command_id="cmd-1", account_id="acme", conversation_id="conv-1", owner_id="agent-1")
-    d = decide_conversation_command(cmd, make_conversation(owner_id=None, version=2), None, now, "m")
-    assert d.state.owner_id == "agent-1"
-    assert d.state.version == 3
+    d = decide_conversation_command(cmd, ACCOUNT, make_conversation(owner_id=None, version=2), None, now, "m")
+    assert d.conversation.owner_id == "agent-1"
+    assert d.conversation.version == 3
     assert _types(d) == ["conversation.owner_changed"]
     ev = d.events[0]
     assert (ev.owner_id, ev.previous_owner_id, ev.version, ev.conversation_id) == ("agent-1", None, 3, "conv-1")
@@ -181,8 +194,8 @@ def test_c5_owner_can_be_assigned(make_conversation, now):
 
 def test_c5_owner_can_be_changed(make_conversation, now):
     cmd = c.AssignConversationOwner(command_id="cmd-1", account_id="acme", conversation_id="conv-1", owner_id="agent-2")
-    d = decide_conversation_command(cmd, make_conversation(owner_id="agent-1"), None, now, "m")
-    assert d.state.owner_id == "agent-2"
+    d = decide_conversation_command(cmd, ACCOUNT, make_conversation(owner_id="agent-1"), None, now, "m")
+    assert d.conversation.owner_id == "agent-2"
     ev = d.events[0]
     assert ev.type == "conversation.owner_changed"
     assert (ev.owner_id, ev.previous_owner_id) == ("agent-2", "agent-1")
@@ -190,8 +203,8 @@ def test_c5_owner_can_be_changed(make_conversation, now):
 
 def test_c5_owner_can_be_removed(make_conversation, now):
     cmd = c.AssignConversationOwner(command_id="cmd-1", account_id="acme", conversation_id="conv-1", owner_id=None)
-    d = decide_conversation_command(cmd, make_conversation(owner_id="agent-1"), None, now, "m")
-    assert d.state.owner_id is None
+    d = decide_conversation_command(cmd, ACCOUNT, make_conversation(owner_id="agent-1"), None, now, "m")
+    assert d.conversation.owner_id is None
     ev = d.events[0]
     assert ev.type == "conversation.owner_changed"
     assert (ev.owner_id, ev.previous_owner_id) == (None, "agent-1")
@@ -199,7 +212,7 @@ def test_c5_owner_can_be_removed(make_conversation, now):
 
 def test_c5_assigning_the_same_owner_changes_nothing(make_conversation, now):
     cmd = c.AssignConversationOwner(command_id="cmd-1", account_id="acme", conversation_id="conv-1", owner_id="agent-1")
-    d = decide_conversation_command(cmd, make_conversation(owner_id="agent-1"), None, now, "m")
+    d = decide_conversation_command(cmd, ACCOUNT, make_conversation(owner_id="agent-1"), None, now, "m")
     assert d.noop
 
 
@@ -208,10 +221,10 @@ def test_c5_assigning_the_same_owner_changes_nothing(make_conversation, now):
 
 def test_c6_close_closes_only_that_conversation(make_conversation, now):
     cmd = c.CloseConversation(command_id="cmd-1", account_id="acme", conversation_id="conv-1")
-    d = decide_conversation_command(cmd, make_conversation(version=4), None, now, "m")
+    d = decide_conversation_command(cmd, ACCOUNT, make_conversation(version=4), None, now, "m")
     assert not d.rejected
-    assert d.state.status is ConversationStatus.CLOSED
-    assert d.state.version == 5
+    assert d.conversation.status is ConversationStatus.CLOSED
+    assert d.conversation.version == 5
     assert _types(d) == ["conversation.closed"]
     assert d.events[0].conversation_id == "conv-1"
     assert d.events[0].version == 5
@@ -221,7 +234,7 @@ def test_c6_close_closes_only_that_conversation(make_conversation, now):
 
 def test_c6_closing_a_closed_conversation_changes_nothing(make_conversation, now):
     cmd = c.CloseConversation(command_id="cmd-1", account_id="acme", conversation_id="conv-1")
-    d = decide_conversation_command(cmd, make_conversation(status=ConversationStatus.CLOSED), None, now, "m")
+    d = decide_conversation_command(cmd, ACCOUNT, make_conversation(status=ConversationStatus.CLOSED), None, now, "m")
     assert d.noop
 
 
@@ -230,9 +243,9 @@ def test_c6_closing_a_closed_conversation_changes_nothing(make_conversation, now
 
 def test_c7_agent_reopens_a_closed_conversation(make_conversation, now):
     cmd = c.ReopenConversation(command_id="cmd-1", account_id="acme", actor_id="agent-1", conversation_id="conv-1")
-    d = decide_conversation_command(cmd, make_conversation(status=ConversationStatus.CLOSED, version=3), None, now, "m")
-    assert d.state.status is ConversationStatus.OPEN
-    assert d.state.version == 4
+    d = decide_conversation_command(cmd, ACCOUNT, make_conversation(status=ConversationStatus.CLOSED, version=3), None, now, "m")
+    assert d.conversation.status is ConversationStatus.OPEN
+    assert d.conversation.version == 4
     assert _types(d) == ["conversation.reopened"]
     assert d.events[0].cause == "agent"
     assert d.events[0].version == 4
@@ -240,13 +253,13 @@ def test_c7_agent_reopens_a_closed_conversation(make_conversation, now):
 
 def test_c7_reopen_by_sync_actor_is_caused_by_ticket_reopened(make_conversation, now):
     cmd = c.ReopenConversation(command_id="cmd-1", account_id="acme", actor_id=SYNC_ACTOR, conversation_id="conv-1")
-    d = decide_conversation_command(cmd, make_conversation(status=ConversationStatus.CLOSED), None, now, "m")
+    d = decide_conversation_command(cmd, ACCOUNT, make_conversation(status=ConversationStatus.CLOSED), None, now, "m")
     assert d.events[0].cause == "ticket_reopened"
 
 
 def test_c7_reopening_an_open_conversation_changes_nothing(make_conversation, now):
     cmd = c.ReopenConversation(command_id="cmd-1", account_id="acme", conversation_id="conv-1")
-    d = decide_conversation_command(cmd, make_conversation(status=ConversationStatus.OPEN), None, now, "m")
+    d = decide_conversation_command(cmd, ACCOUNT, make_conversation(status=ConversationStatus.OPEN), None, now, "m")
     assert d.noop
 
 
@@ -261,15 +274,15 @@ def test_x1_command_on_other_accounts_conversation_is_not_found(make_conversatio
         c.TrashConversation(command_id="cmd-3", account_id="acme", conversation_id="conv-1"),
         c.AssignConversationOwner(command_id="cmd-4", account_id="acme", conversation_id="conv-1", owner_id="a"),
     ):
-        d = decide_conversation_command(cmd, conv, None, now, "m")
+        d = decide_conversation_command(cmd, ACCOUNT, conv, None, now, "m")
         assert d.rejected, cmd.type
         assert d.rejection.reason is Reason.NOT_FOUND
-        assert d.state is None and d.events == ()
+        assert d.conversation is None and d.events == ()
 
 
 def test_x1_command_on_missing_conversation_is_not_found(now):
     cmd = c.CloseConversation(command_id="cmd-1", account_id="acme", conversation_id="conv-404")
-    d = decide_conversation_command(cmd, None, None, now, "m")
+    d = decide_conversation_command(cmd, ACCOUNT, None, None, now, "m")
     assert d.rejection.reason is Reason.NOT_FOUND
     assert "conv-404" in d.rejection.detail
 
@@ -279,9 +292,9 @@ def test_x1_command_on_missing_conversation_is_not_found(now):
 
 def test_s5_trash_marks_conversation_deleted_and_emits_conversation_deleted(make_conversation, now):
     cmd = c.TrashConversation(command_id="cmd-1", account_id="acme", conversation_id="conv-1")
-    d = decide_conversation_command(cmd, make_conversation(version=3), None, now, "m")
-    assert d.state.deleted is True
-    assert d.state.version == 4
+    d = decide_conversation_command(cmd, ACCOUNT, make_conversation(version=3), None, now, "m")
+    assert d.conversation.deleted is True
+    assert d.conversation.version == 4
     assert _types(d) == ["conversation.deleted"]
     assert d.events[0].conversation_id == "conv-1"
     assert d.events[0].version == 4
@@ -289,14 +302,14 @@ def test_s5_trash_marks_conversation_deleted_and_emits_conversation_deleted(make
 
 def test_s5_trashing_a_trashed_conversation_changes_nothing_and_is_not_an_error(make_conversation, now):
     cmd = c.TrashConversation(command_id="cmd-2", account_id="acme", actor_id=SYNC_ACTOR, conversation_id="conv-1")
-    d = decide_conversation_command(cmd, make_conversation(deleted=True), None, now, "m")
+    d = decide_conversation_command(cmd, ACCOUNT, make_conversation(deleted=True), None, now, "m")
     assert d.noop
     assert not d.rejected
 
 
 def test_s5_other_commands_on_a_trashed_conversation_are_rejected(make_conversation, now):
     cmd = c.CloseConversation(command_id="cmd-1", account_id="acme", conversation_id="conv-1")
-    d = decide_conversation_command(cmd, make_conversation(deleted=True), None, now, "m")
+    d = decide_conversation_command(cmd, ACCOUNT, make_conversation(deleted=True), None, now, "m")
     assert d.rejection.reason is Reason.CONVERSATION_DELETED
 
 
@@ -305,10 +318,10 @@ def test_s5_other_commands_on_a_trashed_conversation_are_rejected(make_conversat
 
 def test_t8_move_to_help_desk_moves_the_conversation_once(make_conversation, now):
     cmd = c.MoveConversationToHelpDesk(command_id="cmd-1", account_id="acme", actor_id=SYNC_ACTOR, conversation_id="conv-1")
-    d = decide_conversation_command(cmd, make_conversation(version=2), None, now, "m")
-    assert d.state.workspace is Workspace.HELP_DESK
+    d = decide_conversation_command(cmd, ACCOUNT, make_conversation(version=2), None, now, "m")
+    assert d.conversation.workspace is Workspace.HELP_DESK
     assert _types(d) == ["conversation.moved_to_help_desk"]
     assert d.events[0].version == 3
 
-    again = decide_conversation_command(cmd, d.state, None, now, "m")
+    again = decide_conversation_command(cmd, ACCOUNT, d.conversation, None, now, "m")
     assert again.noop

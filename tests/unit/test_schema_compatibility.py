@@ -5,14 +5,29 @@ small hand-written schemas shaped like pydantic's ($defs, $ref, discriminated on
 from __future__ import annotations
 
 import copy
-from typing import Annotated, Any, Callable, Literal, Union
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
 import pytest
 from pydantic import Field, TypeAdapter
 
 from contracts.common import Contract, TolerantContract
-from contracts.compatibility import Flow, Kind, breaking_changes, catalogue_breaking_changes, schema_changes
-from contracts.schema import FLOWS, RELEASED, SCHEMAS, breaking_changes_since_release, json_schemas, main, read_schemas
+from contracts.compatibility import (
+    Flow,
+    Kind,
+    breaking_changes,
+    catalogue_breaking_changes,
+    schema_changes,
+)
+from contracts.schema import (
+    FLOWS,
+    RELEASED,
+    SCHEMAS,
+    breaking_changes_since_release,
+    json_schemas,
+    main,
+    read_schemas,
+)
 
 Schema = dict[str, Any]
 
@@ -288,7 +303,7 @@ class _Other(Contract):
 
 
 def _pydantic(*members: type) -> Schema:
-    return TypeAdapter(Annotated[Union[members], Field(discriminator="type")]).json_schema()
+    return TypeAdapter(Annotated[members, Field(discriminator="type")]).json_schema()
 
 
 def test_x3_pydantic_field_made_nullable_in_an_event_is_caught():

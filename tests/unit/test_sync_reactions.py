@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -10,11 +10,14 @@ from contracts import commands as c
 from contracts import events as e
 from contracts.commands import SYNC_ACTOR
 from contracts.common import Channel, ConversationStatus, StatusState, Workspace
-from workers.inbound.rules import decide_conversation_command
-from workers.sync.reactions import react
-from workers.ticketing.rules import delete_with_conversation, follow_conversation_owner
+from tests.unit.conftest import build_account
+from workers.inbound.domain import decide_conversation_command
+from workers.sync.domain import react
+from workers.ticketing.domain import delete_with_conversation, follow_conversation_owner
 
-AT = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)
+AT = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+
+ACCOUNT = build_account()
 
 
 def _ticket_fields(conversation_ids=("conv-1",), version=2, ticket_id="tkt-1", account_id="acme"):
@@ -70,8 +73,8 @@ def test_s1_ticket_closed_closes_each_conversation():
 
 def test_s1_closing_commands_close_the_conversations(make_conversation):
     for cmd in react("ev-1", ticket_closed(("conv-1",))):
-        d = decide_conversation_command(cmd, make_conversation(id=cmd.conversation_id), None, AT, "m")
-        assert d.state.status is ConversationStatus.CLOSED
+        d = decide_conversation_command(cmd, ACCOUNT, make_conversation(id=cmd.conversation_id), None, AT, "m")
+        assert d.conversation.status is ConversationStatus.CLOSED
         assert [ev.type for ev in d.events] == ["conversation.closed"]
 
 
@@ -85,8 +88,8 @@ def test_s2_reopen_with_exactly_one_conversation_reopens_it(make_conversation):
     assert isinstance(cmd, c.ReopenConversation)
     assert cmd.conversation_id == "conv-1"
     _assert_sync_command(cmd)
-    d = decide_conversation_command(cmd, make_conversation(status=ConversationStatus.CLOSED), None, AT, "m")
-    assert d.state.status is ConversationStatus.OPEN
+    d = decide_conversation_command(cmd, ACCOUNT, make_conversation(status=ConversationStatus.CLOSED), None, AT, "m")
+    assert d.conversation.status is ConversationStatus.OPEN
     assert d.events[0].cause == "ticket_reopened"
 
 
@@ -154,16 +157,16 @@ def test_s5_ticket_deleted_trashes_each_conversation():
 def test_s5_chain_from_trash_ends_after_one_round(make_conversation, make_ticket):
     """Trash conv -> delete its ticket -> trash its conversations -> nothing more (each effect once)."""
     trash = c.TrashConversation(command_id="cmd-0", account_id="acme", actor_id="agent-1", conversation_id="conv-1")
-    first = decide_conversation_command(trash, make_conversation(), None, AT, "m")
+    first = decide_conversation_command(trash, ACCOUNT, make_conversation(), None, AT, "m")
     (conv_deleted,) = first.events
     (delete_cmd,) = react("ev-a", conv_deleted)
     ticket_step = delete_with_conversation(make_ticket(conversation_ids=("conv-1",)), AT)
     (t_deleted,) = ticket_step.events
     (trash_again,) = react("ev-b", t_deleted)
     assert trash_again.conversation_id == "conv-1"
-    last = decide_conversation_command(trash_again, first.state, None, AT, "m")
+    last = decide_conversation_command(trash_again, ACCOUNT, first.conversation, None, AT, "m")
     assert last.noop  # the already-trashed conversation emits nothing, so the chain ends
-    assert delete_with_conversation(ticket_step.state[0], AT).noop
+    assert delete_with_conversation(ticket_step.tickets[0], AT).noop
 
 
 # --- S6 -------------------------------------------------------------------------------------

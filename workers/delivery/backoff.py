@@ -42,7 +42,7 @@ async def until_available(step: Callable[[], Awaitable[T]], what: str, log: logg
             return await step()
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - classified: only transient failures are retried
+        except Exception as exc:
             if not is_transient(exc):
                 raise
             log.warning("%s unavailable, retrying in %.1fs: %r", what, backoff.delay, exc)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -57,7 +57,7 @@ def build_dead_letter(record: Any, consumer: str, error_class: str, reason: str,
         "dlq_error_class": error_class,
         "dlq_reason": reason,
         "dlq_detail": detail[:DETAIL_CHARS],
-        "dlq_time": datetime.now(timezone.utc).isoformat(),
+        "dlq_time": datetime.now(UTC).isoformat(),
     }
     whole = DeadLetter(record.key, value, original + _encoded(extra))
     if whole.size <= fit and not minimal:

@@ -99,7 +99,11 @@ def parse(record: Any, adapter: TypeAdapter[Any], what: str) -> Any:
     return parse_with(record, adapter.validate_python, what)
 
 
-def parse_with(record: Any, validate: Callable[[dict[str, Any]], Any], what: str) -> Any:
+Read = Callable[[dict[str, Any]], Any]
+"""Validates a decoded JSON object into a contract (None: a type the reader passes over)."""
+
+
+def parse_with(record: Any, validate: Read, what: str) -> Any:
     """`validate` applied to the record's JSON object (headers checked first); schema errors become BadMessage.
 
     For consumed event topics `validate` may return None: an event type this worker does not know

@@ -85,7 +85,7 @@ class OutboxRelay:
                     continue
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - classified: Kafka or DB down retries, anything else stops
+            except Exception as exc:
                 if not is_transient(exc):
                     message = f"outbox relay {self.owner} stopped on a permanent error: {exc!r}"
                     log.critical(message)
@@ -97,7 +97,7 @@ class OutboxRelay:
                 continue
             try:
                 await asyncio.wait_for(self.wake.wait(), timeout=self.interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self.wake.clear()
 
@@ -109,17 +109,16 @@ class OutboxRelay:
 
     async def _flush_locked(self) -> int:
         """PostgreSQL: one replica at a time (advisory lock), rows read, published and marked in one transaction."""
-        async with self.engine.connect() as conn:
-            async with conn.begin():
-                got = await conn.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": self._lock_key})
-                if not got:
-                    return 0
-                rows = (await conn.execute(self._unsent())).all()
-                if not rows:
-                    return 0
-                outcome = await self._publish(rows)
-                reached("after_publish_before_mark_sent", self.owner)
-                await self._record(conn, outcome)
+        async with self.engine.connect() as conn, conn.begin():
+            got = await conn.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": self._lock_key})
+            if not got:
+                return 0
+            rows = (await conn.execute(self._unsent())).all()
+            if not rows:
+                return 0
+            outcome = await self._publish(rows)
+            reached("after_publish_before_mark_sent", self.owner)
+            await self._record(conn, outcome)
         return outcome.result()
 
     async def _flush_unlocked(self) -> int:
@@ -145,13 +144,13 @@ class OutboxRelay:
                        ~held)
                 .order_by(outbox.c.id).limit(self.batch))
 
-    async def _record(self, conn: Any, outcome: "Outcome") -> None:
+    async def _record(self, conn: Any, outcome: Outcome) -> None:
         if outcome.sent:
             await conn.execute(update(outbox).where(outbox.c.id.in_(outcome.sent)).values(sent_at=now_utc()))
         for row_id, why in outcome.parked.items():
             await conn.execute(update(outbox).where(outbox.c.id == row_id).values(failed_at=now_utc(), failure=why))
 
-    async def _publish(self, rows: Any) -> "Outcome":
+    async def _publish(self, rows: Any) -> Outcome:
         """Send every row, in order; which were sent, which are parked for good, and the first transient error.
 
         A row too large for any topic but the dead-letter topic is parked before it is sent. Once a key
@@ -170,7 +169,7 @@ class OutboxRelay:
                 continue
             try:
                 future = await self.producer.send(row.topic, value=row.value, key=row.key.encode(), headers=headers)
-            except Exception as exc:  # noqa: BLE001 - the client refused it: classified
+            except Exception as exc:
                 stopped.add((row.topic, row.key))
                 self._failed(outcome, row, exc)
                 continue
@@ -186,14 +185,14 @@ class OutboxRelay:
                 outcome.sent.append(row.id)
         return outcome
 
-    def _failed(self, outcome: "Outcome", row: Any, exc: BaseException) -> None:
+    def _failed(self, outcome: Outcome, row: Any, exc: BaseException) -> None:
         if is_transient(exc) or isinstance(exc, asyncio.CancelledError):
             if outcome.transient is None:
                 outcome.transient = exc if isinstance(exc, Exception) else RuntimeError(repr(exc))
             return
         self._park(outcome, row, f"{type(exc).__name__}: {exc}")
 
-    def _park(self, outcome: "Outcome", row: Any, why: str) -> None:
+    def _park(self, outcome: Outcome, row: Any, why: str) -> None:
         outcome.parked[row.id] = why[:2000]
         log.error("outbox row %s of %s (%s, key %s) parked: %s. Later rows of that key wait; "
                   "`ticketflow outbox list` shows it", row.id, self.owner, row.topic, row.key[:100], why[:300])

@@ -94,7 +94,7 @@ class ReliableHandler:
                 return
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - classified below
+            except Exception as exc:
                 if is_conflict(exc) and conflicts < MAX_CONFLICT_RETRIES:
                     conflicts += 1
                     log.info("conflict on %s[%s]@%s, retrying (%d): %r",
@@ -134,7 +134,7 @@ class ReliableHandler:
                 return
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - classified below
+            except Exception as exc:
                 if is_transient(exc):
                     log.warning("dead-letter publish failed, retrying in %.1fs: %r", backoff.delay, exc)
                     await backoff.wait()

@@ -5,9 +5,6 @@ Revises: 0001
 Create Date: 2026-11-25 09:31:23.811781
 """
 from alembic import op
-import sqlalchemy as sa
-import storage.types
-
 
 revision = '0002'
 down_revision = '0001'

@@ -11,10 +11,10 @@ Revises: 0002
   retention like any other.
 - outbox: failed_at and failure, for rows the broker can never take (parked, see ADR 8).
 """
-from alembic import op
 import sqlalchemy as sa
-import storage.types
+from alembic import op
 
+import storage.types
 
 revision = '0003'
 down_revision = '0002'

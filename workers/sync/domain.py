@@ -1,4 +1,4 @@
-"""S1-S6 and T7/T8 reactions: pure functions from an event to the commands it causes.
+"""The sync worker's slice, pure: S1-S6 and T7/T8 reactions, from an event to the commands it causes.
 
 Each command id is derived from the event id and the target (uuid5), so a redelivered or duplicated
 event yields the same commands, which their owners then drop as replays (S7). Reactions that the

@@ -1,6 +1,5 @@
-"""Watching topics and consumer groups on the real broker, the way another service (or an operator) would.
-
-Used by `ticketflow lag`, the demo and the tests."""
+"""Watching topics and consumer groups on the real broker from outside, the way another service
+would: used by the demo, the tests and the benchmarks."""
 
 from __future__ import annotations
 
@@ -12,26 +11,11 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from contracts.topics import (
-    ACCOUNTS,
-    CONVERSATION_COMMANDS,
-    CONVERSATION_EVENTS,
-    INBOUND_MESSAGES,
-    TICKET_COMMANDS,
-    TICKET_EVENTS,
-)
+from ticketflow.lag import group_lag
 from ticketflow.topology import partitions_of
-
-WORKER_GROUPS: tuple[tuple[str, str, str], ...] = (
-    ("inbound", "messages", INBOUND_MESSAGES), ("inbound", "commands", CONVERSATION_COMMANDS),
-    ("inbound", "accounts", ACCOUNTS), ("ticketing", "commands", TICKET_COMMANDS),
-    ("ticketing", "conversations", CONVERSATION_EVENTS), ("ticketing", "accounts", ACCOUNTS),
-    ("sync", "ticket-events", TICKET_EVENTS), ("sync", "conversation-events", CONVERSATION_EVENTS),
-)
-"""(worker, purpose, topic) of every consumer group: `settings.group(worker, purpose)` reads `topic`."""
 
 WAIT_SECONDS = 60.0
 """How long to wait for an eventual outcome before giving up (generous: this is no timing check)."""
@@ -119,7 +103,7 @@ class Probe:
             async with self._new:
                 try:
                     await asyncio.wait_for(self._new.wait(), timeout=min(remaining, 0.5))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
 
@@ -128,18 +112,6 @@ def _safe(predicate: Callable[[Seen], bool], r: Seen) -> bool:
         return bool(predicate(r))
     except (KeyError, ValueError, TypeError, AttributeError, RecursionError):
         return False
-
-
-async def group_lag(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer, group: str,
-                    parts: list[TopicPartition]) -> int:
-    ends = await consumer.end_offsets(parts)
-    committed = await admin.list_consumer_group_offsets(group, partitions=parts)
-    lag = 0
-    for tp in parts:
-        meta = committed.get(tp)
-        done = meta.offset if meta is not None and meta.offset >= 0 else 0
-        lag += max(0, ends[tp] - done)
-    return lag
 
 
 async def settle(bootstrap: str, groups: list[tuple[str, str]], timeout: float = WAIT_SECONDS,
@@ -159,6 +131,7 @@ async def settle(bootstrap: str, groups: list[tuple[str, str]], timeout: float =
     try:
         deadline = time.monotonic() + timeout
         quiet = 0
+        lags: list[int] = []
         while quiet < 2:
             if time.monotonic() > deadline:
                 raise AssertionError(f"the workers did not catch up within {timeout}s: {list(zip(groups, lags))}")
@@ -166,21 +139,6 @@ async def settle(bootstrap: str, groups: list[tuple[str, str]], timeout: float =
             idle = sum(lags) == 0 and (also_quiet is None or await also_quiet())
             quiet = quiet + 1 if idle else 0
             await asyncio.sleep(0.3)
-    finally:
-        await consumer.stop()
-        await admin.close()
-
-
-async def lag_report(settings: Any) -> list[tuple[str, str, int]]:
-    """(group, topic, lag) for every worker consumer group: what `ticketflow lag` prints."""
-    groups = [(settings.group(w, p), settings.topic(t)) for w, p, t in WORKER_GROUPS]
-    parts = await partitions_of(settings.bootstrap_servers, sorted({t for _g, t in groups}))
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
-    await admin.start()
-    await consumer.start()
-    try:
-        return [(g, t, await group_lag(admin, consumer, g, [tp for tp in parts if tp.topic == t])) for g, t in groups]
     finally:
         await consumer.stop()
         await admin.close()

@@ -9,7 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.accounts import Account
-from storage.tables import account_views, contacts, conversations, ticket_conversations, tickets
+from storage.tables import (
+    account_views,
+    contacts,
+    conversations,
+    ticket_conversations,
+    tickets,
+)
 
 CARD_PROPERTIES: tuple[str, ...] = ("subject", "pipeline", "status", "priority", "owner_id")
 """Q2: the inbox ticket card shows these, always, read-only; accounts choose only the details panel."""

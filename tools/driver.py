@@ -4,7 +4,7 @@ watching what comes out, plus read access to the stored state. Used by the demo 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -24,10 +24,11 @@ from contracts.topics import (
     TICKET_EVENTS,
 )
 from storage.tables import conversations, messages, outbox, tickets
-from ticketflow.config import Settings
-from ticketflow.observe import WORKER_GROUPS, Probe, Seen, settle
 from ticketflow.publishing import publish
+from ticketflow.running import worker_groups
+from tools.probe import WAIT_SECONDS, Probe, Seen, settle
 from workers.delivery.producer import make_producer
+from workers.settings import Settings
 
 WATCHED = (CONVERSATION_EVENTS, TICKET_EVENTS, REJECTIONS, OUTBOUND_MESSAGES, DEADLETTER, CONVERSATION_COMMANDS,
            TICKET_COMMANDS)
@@ -52,7 +53,7 @@ class Driver:
                       reply_to_closed: ReplyToClosedPolicy = ReplyToClosedPolicy.REOPEN, **settings: Any) -> str:
         account_id = new_id("acct-")
         await self.publish(Account(
-            account_id=account_id, tier=tier, created_at=created_at or datetime(2023, 5, 1, tzinfo=timezone.utc),
+            account_id=account_id, tier=tier, created_at=created_at or datetime(2023, 5, 1, tzinfo=UTC),
             settings=AccountSettings(reply_to_closed=reply_to_closed, **settings),
         ))
         return account_id
@@ -63,7 +64,7 @@ class Driver:
         return InboundMessage(
             account_id=account_id, channel=channel, channel_message_id=message_id or new_id("msg-"),
             channel_thread_key=thread or new_id("thread-"), sender_email=email, sender_phone=phone,
-            sender_name=name, subject=subject, text=text, sent_at=datetime.now(timezone.utc) - timedelta(seconds=1),
+            sender_name=name, subject=subject, text=text, sent_at=datetime.now(UTC) - timedelta(seconds=1),
         )
 
     async def receive(self, msg: InboundMessage) -> str:
@@ -139,10 +140,10 @@ class Driver:
     def rejections(self, command_id: str) -> list[Seen]:
         return self.probe.matching(lambda r: r.type == "command.rejected" and r.body["command_id"] == command_id)
 
-    async def settle(self) -> None:
+    async def settle(self, timeout: float = WAIT_SECONDS) -> None:
         """Wait until the workers have processed everything published so far (and relayed their outbox)."""
-        groups = [(self.settings.group(w, p), self.settings.topic(t)) for w, p, t in WORKER_GROUPS]
-        await settle(self.settings.bootstrap_servers, groups, also_quiet=self._outbox_empty)
+        await settle(self.settings.bootstrap_servers, worker_groups(self.settings), timeout=timeout,
+                     also_quiet=self._outbox_empty)
 
     async def _outbox_empty(self) -> bool:
         async with self.engine.connect() as conn:

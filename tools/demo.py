@@ -7,22 +7,26 @@ the rules promise, stops everything and exits 0 (1 if an outcome differs).
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import logging
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from contracts import commands as c
 from contracts.common import Channel, Tier, Workspace
 from contracts.topics import DEADLETTER, INBOUND_MESSAGES
+from readmodel.context import conversation_context
 from storage.database import create_engine
-from ticketflow.config import REPO_ROOT, Settings
-from ticketflow.context import conversation_context
-from ticketflow.driver import WATCHED, Driver
-from ticketflow.observe import Probe
 from ticketflow.provisioning import apply_topics, delete_topics_under
 from ticketflow.running import start_workers, stop_workers
+from tools.driver import WATCHED, Driver
+from tools.probe import Probe
+from workers.settings import Settings, run_dir
 
 
 @dataclass
@@ -49,8 +53,8 @@ def say(text: str) -> None:
 
 async def play(d: Driver, story: Story) -> None:
     """The day, step by step. Each step waits only for the outcome it needs to go on."""
-    north = await d.account(tier=Tier.STARTER, created_at=datetime(2021, 3, 1, tzinfo=timezone.utc))
-    contoso = await d.account(tier=Tier.PROFESSIONAL, created_at=datetime(2024, 9, 1, tzinfo=timezone.utc))
+    north = await d.account(tier=Tier.STARTER, created_at=datetime(2021, 3, 1, tzinfo=UTC))
+    contoso = await d.account(tier=Tier.PROFESSIONAL, created_at=datetime(2024, 9, 1, tzinfo=UTC))
     story.name(north, "Northwind (starter, 2021)")
     story.name(contoso, "Contoso (professional, 2024-09)")
     print(f"\nAccounts: {story.label(north)} and {story.label(contoso)} published on the accounts topic.\n")
@@ -252,11 +256,11 @@ def _describe(story: Story, body: dict[str, Any]) -> str:
 
 
 async def run_demo(settings: Settings, keep_topics: bool = False) -> int:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:4]
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:4]
     prefix = f"{settings.topic_prefix}run-{stamp}."
     database_url = settings.database_url
     if database_url.startswith("sqlite"):  # a fresh file per run, kept for `ticketflow context`
-        path = REPO_ROOT / "var" / "demo" / f"ticketflow-{stamp}.db"
+        path = run_dir() / "demo" / f"ticketflow-{stamp}.db"
         path.parent.mkdir(parents=True, exist_ok=True)
         database_url = f"sqlite+aiosqlite:///{path}"
     s = replace(settings, topic_prefix=prefix, database_url=database_url)
@@ -293,4 +297,17 @@ async def run_demo(settings: Settings, keep_topics: bool = False) -> int:
     return 1 if failed else 0
 
 
-__all__ = ["run_demo"]
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tools.demo [--keep-topics]` (what `scripts/demo.sh` runs)."""
+    parser = argparse.ArgumentParser(prog="python -m tools.demo", description="A day in a support inbox, on the "
+                                     "local broker and the embedded SQLite database, with checks.")
+    parser.add_argument("--keep-topics", action="store_true", help="keep this run's topics to inspect them with kcat")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for worker in ("inbound", "ticketing", "sync"):
+        logging.getLogger(f"ticketflow.{worker}.faststream").setLevel(logging.ERROR)
+    return asyncio.run(run_demo(Settings.from_env(), keep_topics=args.keep_topics))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

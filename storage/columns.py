@@ -1,0 +1,16 @@
+"""Domain values to column values: enums are stored as their value, everything else as it is."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import Enum
+from typing import Any
+
+
+def plain(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
+
+
+def plain_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` with every enum replaced by its value (the row to insert or update)."""
+    return {k: plain(v) for k, v in values.items()}

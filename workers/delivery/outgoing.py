@@ -1,0 +1,46 @@
+"""The one way a Ticketflow message is put on Kafka: its topic, key and CloudEvents envelope come from
+the contract itself. The outbox, the sync worker and the command line all build their records here."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from contracts.common import Publishable
+from contracts.envelope import Envelope
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One record to publish: `topic` already carries the deployment's prefix."""
+
+    id: str
+    topic: str
+    key: str
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+def envelope_for(body: Publishable, source: str, cause: Envelope | None, message_id: str | None = None) -> Envelope:
+    """The envelope of `body`, caused by `cause`: one correlation id for everything one input causes."""
+    msg_id = message_id or str(uuid.uuid4())
+    return Envelope(
+        id=msg_id,
+        type=body.type,
+        source=source,
+        time=datetime.now(UTC),
+        subject=body.partition_key(),
+        account_id=getattr(body, "account_id", None),
+        correlation_id=(cause.correlation_id or cause.id) if cause else msg_id,
+        causation_id=cause.id if cause else None,
+    )
+
+
+def outgoing(body: Publishable, source: str, cause: Envelope | None = None, prefix: str = "",
+             message_id: str | None = None) -> Outgoing:
+    """The record for `body`. A command keeps its `command_id` as `ce_id`; anything else gets a new id."""
+    msg_id = message_id or getattr(body, "command_id", None) or str(uuid.uuid4())
+    env = envelope_for(body, source, cause, msg_id)
+    return Outgoing(msg_id, f"{prefix}{body.TOPIC}", body.partition_key(), body.model_dump_json().encode(),
+                    env.to_headers())

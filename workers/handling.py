@@ -1,0 +1,29 @@
+"""What a handler gets besides its message and its unit of work: a clock and an id source (and, in
+the ticketing worker, the T8 policy). Handlers are looked up by the message's type."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from storage.unit_of_work import now_utc
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class Deps:
+    clock: Callable[[], datetime] = field(default=now_utc)
+    new_id: Callable[[], str] = field(default=new_id)
+
+
+Handler = Callable[[Any, Any, Any], Awaitable[None]]
+"""handler(message, unit, deps): load what the rule needs, call it, conclude."""
+
+Handlers = Mapping[type, Handler]
+"""Message type -> its handler. A type with no handler is passed over (an event this worker ignores)."""
