@@ -19,7 +19,9 @@ from contracts.topics import CONVERSATION_COMMANDS, TICKET_COMMANDS
 class Command(Contract):
     TOPIC: ClassVar[str]
     """The catalogue topic this command travels on (keyed by `partition_key()`)."""
-    command_id: str = Field(min_length=1, max_length=128, description="Unique id chosen by the sender; replays with the same id are no-ops.")
+    type: str = Field(description="The command's type; each command fixes it.")
+    command_id: str = Field(min_length=1, max_length=128,
+                            description="Unique id chosen by the sender; replays with the same id are no-ops.")
     account_id: str = Field(min_length=1, max_length=64, description="The account the sender acts for (X1).")
     actor_id: str | None = Field(default=None, max_length=128, description="The agent (or `system:sync`) issuing the command.")
     from_workspace: Workspace = Field(default=Workspace.INBOX, description="Where the agent issued it from (T8).")
@@ -79,7 +81,12 @@ class MoveConversationToHelpDesk(ConversationCommand):
 
 
 ConversationCommandUnion = Annotated[
-    ReplyToConversation | AssignConversationOwner | CloseConversation | ReopenConversation | TrashConversation | MoveConversationToHelpDesk,
+    ReplyToConversation
+    | AssignConversationOwner
+    | CloseConversation
+    | ReopenConversation
+    | TrashConversation
+    | MoveConversationToHelpDesk,
     Field(discriminator="type"),
 ]
 
@@ -188,7 +195,16 @@ class DeleteTicketOfConversation(Command):
 
 
 TicketCommandUnion = Annotated[
-    CreateTicket | UpdateTicketProperties | ChangeTicketStatus | ChangeTicketOwner | DeleteTicket | MergeTickets | AssociateConversation | RemoveConversationAssociation | ApplyConversationOwnerToTicket | DeleteTicketOfConversation,
+    CreateTicket
+    | UpdateTicketProperties
+    | ChangeTicketStatus
+    | ChangeTicketOwner
+    | DeleteTicket
+    | MergeTickets
+    | AssociateConversation
+    | RemoveConversationAssociation
+    | ApplyConversationOwnerToTicket
+    | DeleteTicketOfConversation,
     Field(discriminator="type"),
 ]
 

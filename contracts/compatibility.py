@@ -281,7 +281,8 @@ def _bounds(old: Schema, new: Schema, path: str) -> Found:
         before, after = old.get(keyword), new.get(keyword)
         if before == after:
             continue
-        kind = Kind.CONSTRAINT_TIGHTENED if before is None else Kind.CONSTRAINT_LOOSENED if after is None else Kind.CONSTRAINT_CHANGED
+        kind = (Kind.CONSTRAINT_TIGHTENED if before is None
+                else Kind.CONSTRAINT_LOOSENED if after is None else Kind.CONSTRAINT_CHANGED)
         yield path, kind, _moved(keyword, before, after)
 
 

@@ -102,7 +102,14 @@ class ConversationDeleted(ConversationEvent):
 
 
 ConversationEventUnion = Annotated[
-    ConversationCreated | ConversationMessageReceived | ConversationMessageSent | ConversationOwnerChanged | ConversationClosed | ConversationReopened | ConversationMovedToHelpDesk | ConversationDeleted,
+    ConversationCreated
+    | ConversationMessageReceived
+    | ConversationMessageSent
+    | ConversationOwnerChanged
+    | ConversationClosed
+    | ConversationReopened
+    | ConversationMovedToHelpDesk
+    | ConversationDeleted,
     Field(discriminator="type"),
 ]
 
@@ -219,7 +226,15 @@ class TicketConversationAssociated(TicketEvent):
 
 
 TicketEventUnion = Annotated[
-    TicketCreated | TicketPropertiesChanged | TicketStatusChanged | TicketClosed | TicketReopened | TicketOwnerChanged | TicketDeleted | TicketMerged | TicketConversationAssociated,
+    TicketCreated
+    | TicketPropertiesChanged
+    | TicketStatusChanged
+    | TicketClosed
+    | TicketReopened
+    | TicketOwnerChanged
+    | TicketDeleted
+    | TicketMerged
+    | TicketConversationAssociated,
     Field(discriminator="type"),
 ]
 

@@ -21,11 +21,13 @@ class InboundMessage(Contract):
     channel: Channel = Field(description="The channel the message came in on.")
     channel_message_id: str = Field(
         min_length=1, max_length=512,
-        description="The channel's own id of this message (e.g. the email Message-ID). C2: redelivery with the same id is stored once.",
+        description="The channel's own id of this message (e.g. the email Message-ID). "
+                    "C2: redelivery with the same id is stored once.",
     )
     channel_thread_key: str = Field(
         min_length=1, max_length=512,
-        description="The channel's thread identity (email thread root, chat session, phone number). C1: same key, same conversation.",
+        description="The channel's thread identity (email thread root, chat session, phone number). "
+                    "C1: same key, same conversation.",
     )
     sender_email: str | None = Field(default=None, max_length=320, description="The contact's email address, if known.")
     sender_phone: str | None = Field(default=None, max_length=32, description="The contact's phone number (E.164), if known.")

@@ -9,6 +9,10 @@ cd "$repo"
 
 scripts/bootstrap.sh
 
+echo "tests: ruff and mypy (strict on contracts/, workers/, storage/)"
+.venv/bin/ruff check --quiet .
+.venv/bin/mypy --no-error-summary
+
 if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
   export KAFKA_PORT="${KAFKA_PORT:-9092}"
   deploy/kafka/kafka.sh start

@@ -14,7 +14,7 @@ import logging
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ticketflow.errors import EXIT_FAILED, EXIT_USAGE, classify, masked_url
 from workers.settings import Settings
@@ -82,7 +82,7 @@ def _cmd_context(args: argparse.Namespace, settings: Settings) -> int:
     from readmodel.context import conversation_context
     from storage.database import create_engine
 
-    async def run() -> dict | None:
+    async def run() -> dict[str, Any] | None:
         engine = create_engine(settings.database_url, writer=False)
         try:
             return await conversation_context(engine, args.conversation_id)
@@ -167,7 +167,7 @@ def _non_negative(text: str) -> int:
     return value
 
 
-def _add_topics(sub: argparse._SubParsersAction) -> None:
+def _add_topics(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     t = sub.add_parser("topics", help="provision the topic catalogue (idempotent), check it, or ask the broker about it")
     actions = t.add_subparsers(dest="action", required=True)
     apply = actions.add_parser("apply", help="create missing catalogue topics; exit 1 on any refused topic or drift")
@@ -177,7 +177,7 @@ def _add_topics(sub: argparse._SubParsersAction) -> None:
     t.set_defaults(func=_cmd_topics)
 
 
-def _add_workers(sub: argparse._SubParsersAction) -> None:
+def _add_workers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub.add_parser("migrate", help="bring DATABASE_URL to the newest schema").set_defaults(func=_cmd_migrate)
     w = sub.add_parser("worker", help="run one worker until Ctrl-C")
     w.add_argument("name", choices=["inbound", "ticketing", "sync"], help="which worker to run")
@@ -185,13 +185,14 @@ def _add_workers(sub: argparse._SubParsersAction) -> None:
     sub.add_parser("up", help="run all three workers in one process until Ctrl-C").set_defaults(func=_cmd_up)
 
 
-def _add_accounts(sub: argparse._SubParsersAction) -> None:
+def _add_accounts(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     a = sub.add_parser("accounts", help="publish an account to the accounts topic")
     a.add_argument("action", choices=["put"], help="put: publish (create or replace) the account")
     a.add_argument("--id", required=True, help="the account id (the accounts topic's key)")
     a.add_argument("--tier", required=True, choices=["free", "starter", "professional", "enterprise"],
                    help="the account's plan tier")
-    a.add_argument("--created-at", required=True, type=_aware_time, help="ISO date-time with zone, e.g. 2023-05-01T00:00:00+00:00")
+    a.add_argument("--created-at", required=True, type=_aware_time,
+                   help="ISO date-time with zone, e.g. 2023-05-01T00:00:00+00:00")
     a.add_argument("--name", help="display name (default: the id)")
     a.add_argument("--reply-to-closed", default="reopen", choices=["reopen", "new_conversation"],
                    help="what a contact's message on a closed conversation does (default: reopen)")
@@ -209,7 +210,7 @@ def _add_selection(p: argparse.ArgumentParser, reason_help: str) -> None:
                    help="only dead letters with dlq_time at or after this ISO date-time with zone")
 
 
-def _add_deadletters(sub: argparse._SubParsersAction) -> None:
+def _add_deadletters(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     d = sub.add_parser("deadletters", help="list the dead-letter topic, or replay dead letters to where they came from")
     actions = d.add_subparsers(dest="action", required=True)
     ls = actions.add_parser("list", help="dead letters, newest first, with origin and reason")
@@ -266,7 +267,7 @@ def _cmd_outbox(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run())
 
 
-def _add_outbox(sub: argparse._SubParsersAction) -> None:
+def _add_outbox(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     o = sub.add_parser("outbox", help="parked outbox rows (events the broker can never take): list, retry, discard",
                        description="A parked row holds back the later rows of its topic and key (ADR 8).")
     actions = o.add_subparsers(dest="action", required=True)
@@ -280,7 +281,7 @@ def _add_outbox(sub: argparse._SubParsersAction) -> None:
     o.set_defaults(func=_cmd_outbox)
 
 
-def _add_operations(sub: argparse._SubParsersAction) -> None:
+def _add_operations(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     k = sub.add_parser(
         "skip", help="move a stopped consumer group past the one record it is stuck on, dead-lettering it first",
         description="Copies TOPIC[PARTITION]@OFFSET to the dead-letter topic (reason skipped_by_operator), then "

@@ -66,9 +66,9 @@ async def _stopped_group_position(settings: Settings, group: str, tp: TopicParti
             lambda: admin.list_consumer_group_offsets(group, partitions=[tp]))
     meta = committed.get(tp)
     if meta is not None and meta.offset >= 0:
-        return meta.offset
+        return int(meta.offset)
     async with reader(settings.bootstrap_servers) as consumer:  # no commit yet: workers start at the earliest
-        return (await consumer.beginning_offsets([tp]))[tp]
+        return int((await consumer.beginning_offsets([tp]))[tp])
 
 
 async def _members(admin: Any, group: str) -> tuple[int, str]:

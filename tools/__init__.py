@@ -1,1 +1,2 @@
-"""Tools that drive and watch a running Ticketflow from outside (the demo, the tests, the benchmarks): not shipped in the package."""
+"""Tools that drive and watch a running Ticketflow from outside (the demo, the tests, the benchmarks).
+Not shipped in the package."""

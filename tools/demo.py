@@ -60,8 +60,8 @@ async def play(d: Driver, story: Story) -> None:
     print(f"\nAccounts: {story.label(north)} and {story.label(contoso)} published on the accounts topic.\n")
 
     print("Morning: messages arrive")
-    first = d.inbound(north, thread="email-thread-1042", email="alice@example.com", name="Alice", subject="Order #1042 arrived damaged",
-                      text="The vase in order 1042 arrived broken.")
+    first = d.inbound(north, thread="email-thread-1042", email="alice@example.com", name="Alice",
+                      subject="Order #1042 arrived damaged", text="The vase in order 1042 arrived broken.")
     a = story.name(await d.receive(first), "A: Alice, email 'Order #1042 arrived damaged'")
     say("Alice emails about a damaged order -> conversation A")
     await d.publish(first)
@@ -217,7 +217,8 @@ def report(d: Driver, story: Story, conversations: list[Any], tickets: list[Any]
             print(f"    v{ev.body.get('version')}: {_describe(story, ev.body)}")
     print("\n=== Tickets ===")
     for row in tickets:
-        state = "DELETED" if row.deleted else (f"merged into {story.label(row.merged_into)}" if row.merged_into else f"{row.status} ({row.state})")
+        merged = f"merged into {story.label(row.merged_into)}" if row.merged_into else ""
+        state = "DELETED" if row.deleted else (merged or f"{row.status} ({row.state})")
         print(f"\n{story.label(row.id)}  [{row.id[:8]}]")
         print(f"  {row.subject!r}, {state}, owner {row.owner_id or '-'}, {row.workspace}, priority {row.priority or '-'}")
         for ev in d.events(row.id):
@@ -251,7 +252,8 @@ def _describe(story: Story, body: dict[str, Any]) -> str:
     if kind == "ticket.conversation_associated":
         return f"{kind}: {story.label(body['conversation_id'])}"
     if kind == "ticket.created":
-        return f"{kind} for {', '.join(story.label(x) for x in body['conversation_ids'])} (owner {body['owner_id'] or '-'}, {body['workspace']})"
+        convs = ", ".join(story.label(x) for x in body["conversation_ids"])
+        return f"{kind} for {convs} (owner {body['owner_id'] or '-'}, {body['workspace']})"
     return kind
 
 

@@ -134,7 +134,7 @@ async def settle(bootstrap: str, groups: list[tuple[str, str]], timeout: float =
         lags: list[int] = []
         while quiet < 2:
             if time.monotonic() > deadline:
-                raise AssertionError(f"the workers did not catch up within {timeout}s: {list(zip(groups, lags))}")
+                raise AssertionError(f"the workers did not catch up within {timeout}s: {list(zip(groups, lags, strict=False))}")
             lags = [await group_lag(admin, consumer, g, by_topic[t]) for g, t in groups]
             idle = sum(lags) == 0 and (also_quiet is None or await also_quiet())
             quiet = quiet + 1 if idle else 0

@@ -59,7 +59,7 @@ class Decision:
 def rejection_event(cmd: Command, rejection: Rejection, now: datetime) -> CommandRejected:
     """X2: the event that tells the sender why; keyed by the command id, naming what it acted on."""
     return CommandRejected(
-        command_id=cmd.command_id, command_type=cmd.type, account_id=cmd.account_id,  # type: ignore[attr-defined]
+        command_id=cmd.command_id, command_type=cmd.type, account_id=cmd.account_id,
         reason=rejection.reason, detail=rejection.detail, names=rejection.names,
         subject_id=cmd.partition_key(), occurred_at=now,
     )

@@ -106,9 +106,10 @@ class Worker:
             async with unit(consumer, cause, caught_up) as uow:
                 await handler(message, uow, self.deps)
 
-        @self.subscriber(topic, purpose)
         async def on_record(message: KafkaMessage) -> None:
             await reliable.handle(message, process)
+
+        self.subscriber(topic, purpose)(on_record)
 
     def keep_accounts(self, purpose: str) -> None:
         """Keep this worker's copy of the accounts topic (compacted; a tombstone deletes the copy)."""
@@ -117,9 +118,10 @@ class Worker:
         async def apply(record: Any, _caught_up: frozenset[str]) -> None:
             await apply_account_record(self.engine, self.name, record)
 
-        @self.subscriber(ACCOUNTS, purpose)
         async def on_account(message: KafkaMessage) -> None:
             await reliable.handle(message, apply)
+
+        self.subscriber(ACCOUNTS, purpose)(on_account)
 
     def database_unit(self, cls: type[WorkUnit[Any]]) -> UnitFactory:
         """Units of `cls` on this worker's database: the relay wakes after each commit that wrote the outbox."""
@@ -142,7 +144,7 @@ class Worker:
         With `consumers_per_input` > 1 it runs that many consumers in the group, each with its own
         partitions, processed in order; `ack()` commits only that consumer's partitions.
         """
-        extra = {"max_workers": self.settings.consumers_per_input} if self.settings.consumers_per_input > 1 else {}
+        consumers = self.settings.consumers_per_input
         self.inputs.append((purpose, self.settings.topic(topic)))
         return self.broker.subscriber(
             self.settings.topic(topic),
@@ -155,7 +157,7 @@ class Worker:
             session_timeout_ms=10_000,
             heartbeat_interval_ms=2_000,
             title=f"{self.name}.{purpose}",
-            **extra,
+            max_workers=consumers if consumers > 1 else None,
         )
 
     def reliable(self, purpose: str) -> ReliableHandler:

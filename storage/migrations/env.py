@@ -26,7 +26,9 @@ migrate one after another (the later ones find the schema at head) instead of ra
 
 
 async def _run_async() -> None:
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    assert url, "alembic: sqlalchemy.url is not set (storage.migrate sets it from DATABASE_URL)"
+    engine = create_engine(url)
     try:
         async with engine.connect() as connection:
             if connection.dialect.name == "postgresql":

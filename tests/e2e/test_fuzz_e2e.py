@@ -194,7 +194,7 @@ async def _send_all(bootstrap: str, prefix: str, records: list[Sent]) -> None:
     try:
         futures = [await producer.send(prefix + r.topic, key=r.key, value=r.value, headers=r.headers)
                    for r in records]
-        for record, meta in zip(records, await asyncio.gather(*futures)):
+        for record, meta in zip(records, await asyncio.gather(*futures), strict=True):
             record.partition, record.offset = meta.partition, meta.offset
     finally:
         await producer.stop()

@@ -78,7 +78,8 @@ async def test_x4_command_with_a_non_utf8_header_or_broken_json_is_dead_lettered
     ]:
         key = new_id(f"{label}-").encode()
         await system.publish_raw(system.settings.topic(topic), key, value, headers=headers)
-        dead = (await system.probe.wait_for(lambda r: r.topic.endswith(DEADLETTER) and r.key == key.decode(),
+        wanted = key.decode()
+        dead = (await system.probe.wait_for(lambda r, k=wanted: r.topic.endswith(DEADLETTER) and r.key == k,
                                             what=f"dead letter ({label})"))[0]
         assert dead.headers["dlq_reason"] == reason and dead.value == value
 

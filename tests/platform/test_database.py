@@ -18,11 +18,11 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from contracts.envelope import Envelope
-from workers.delivery.outgoing import Outgoing
 from storage.database import create_engine
 from storage.migrate import alembic_config, upgrade_async
 from storage.tables import metadata, outbox, processed_messages
 from storage.unit_of_work import UnitOfWork
+from workers.delivery.outgoing import Outgoing
 
 pytestmark = pytest.mark.db
 

@@ -12,10 +12,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy import func, insert, select
 
 from contracts.envelope import Envelope
-from workers.delivery.outgoing import Outgoing
 from contracts.events import ConversationClosed
 from storage.tables import outbox, processed_messages
 from storage.unit_of_work import UnitOfWork, now_utc
+from workers.delivery.outgoing import Outgoing
 from workers.delivery.producer import make_producer
 from workers.delivery.relay import PROCESSED_RETENTION, OutboxRelay
 

@@ -14,8 +14,11 @@ from contracts.common import (
 )
 from contracts.rejections import Reason
 from tests.unit.conftest import build_account
+from workers.decision import ACCOUNTS_PROJECTION, Missing
 from workers.inbound.domain import (
     decide_conversation_command,
+    pick_contact,
+    receive,
     receive_inbound_message,
     resolve_contact,
 )
@@ -325,3 +328,38 @@ def test_t8_move_to_help_desk_moves_the_conversation_once(make_conversation, now
 
     again = decide_conversation_command(cmd, ACCOUNT, d.conversation, None, now, "m")
     assert again.noop
+
+
+# --- the whole inbound rule, from what the handler loaded (C1, C2, X2) ---------------------------
+
+
+def test_c2_a_channel_message_already_stored_changes_nothing(make_inbound, make_ids, now):
+    d = receive(make_inbound(), True, ACCOUNT, None, [], make_ids(), now)
+    assert d.noop and d.new_contact is None
+
+
+def test_x4_a_message_for_an_account_not_seen_waits_for_the_accounts_projection(make_inbound, make_ids, now):
+    d = receive(make_inbound(account_id="ghost"), False, None, None, [], make_ids(), now)
+    assert d.rejection.reason is Reason.UNKNOWN_ACCOUNT
+    assert d.rejection.unresolved == Missing(ACCOUNTS_PROJECTION, "ghost")
+    assert d.conversation is None and d.events == ()
+
+
+def test_c1_a_new_sender_becomes_a_new_contact_of_the_account(make_inbound, make_ids, now):
+    d = receive(make_inbound(sender_email="New@Example.com"), False, ACCOUNT, None, [], make_ids(), now)
+    assert d.new_contact is not None
+    assert (d.new_contact.id, d.new_contact.email, d.new_contact.account_id) == ("contact-new", "new@example.com", "acme")
+    assert d.conversation.contact_id == "contact-new"
+
+
+def test_c1_the_contact_with_the_senders_email_wins_over_an_older_one_with_the_phone(make_contact):
+    by_phone = make_contact(id="older", email=None, phone="+31611111111")
+    by_email = make_contact(id="newer", email="ann@example.com")
+    assert pick_contact([by_phone, by_email], "ann@example.com") is by_email
+    assert pick_contact([by_phone], "ann@example.com") is by_phone
+    assert pick_contact([], "ann@example.com") is None
+
+
+def test_c1_a_known_contact_is_not_created_again(make_contact, make_inbound, make_ids, now):
+    d = receive(make_inbound(), False, ACCOUNT, None, [make_contact()], make_ids(), now)
+    assert d.new_contact is None and d.conversation.contact_id == "contact-1"

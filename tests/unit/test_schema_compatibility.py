@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import pytest
 from pydantic import Field, TypeAdapter
@@ -303,7 +303,7 @@ class _Other(Contract):
 
 
 def _pydantic(*members: type) -> Schema:
-    return TypeAdapter(Annotated[members, Field(discriminator="type")]).json_schema()
+    return TypeAdapter(Annotated[Union[members], Field(discriminator="type")]).json_schema()  # noqa: UP007
 
 
 def test_x3_pydantic_field_made_nullable_in_an_event_is_caught():

@@ -38,7 +38,7 @@ class Mark:
 
 def partition_for(key: str, partitions: int) -> int:
     """The partition Kafka's default partitioner gives `key` (murmur2, positive, modulo the count)."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 class ProjectionBarrier:

@@ -175,7 +175,7 @@ class OutboxRelay:
                 continue
             pending.append((row, future))
         results = await asyncio.gather(*(f for _r, f in pending), return_exceptions=True)
-        for (row, _f), result in zip(pending, results):
+        for (row, _f), result in zip(pending, results, strict=True):
             if (row.topic, row.key) in stopped:
                 continue  # published after a failed row of its key: sent again after it, in order
             if isinstance(result, BaseException):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from contracts import commands as c
 from contracts import events as e
@@ -208,7 +208,7 @@ def update_properties(cmd: c.UpdateTicketProperties, account: Account, t: Ticket
     changes |= {k: e.PropertyChange(old=t.properties.get(k), new=v) for k, v in custom.items() if t.properties.get(k) != v}
     if not changes:
         return NOTHING
-    new = replace(t, **builtin, properties={**t.properties, **custom}, version=t.version + 1)
+    new = replace(t, **cast(dict[str, Any], builtin), properties={**t.properties, **custom}, version=t.version + 1)
     return TicketDecision(tickets=(new,), events=(_ev(e.TicketPropertiesChanged, new, now, changes=changes),))
 
 
@@ -245,7 +245,8 @@ def change_owner(t: Ticket, owner_id: str | None, now: datetime) -> TicketDecisi
     if owner_id == t.owner_id:
         return NOTHING
     new = replace(t, owner_id=owner_id, version=t.version + 1)
-    return TicketDecision(tickets=(new,), events=(_ev(e.TicketOwnerChanged, new, now, owner_id=owner_id, previous_owner_id=t.owner_id),))
+    changed = _ev(e.TicketOwnerChanged, new, now, owner_id=owner_id, previous_owner_id=t.owner_id)
+    return TicketDecision(tickets=(new,), events=(changed,))
 
 
 def delete(t: Ticket, now: datetime) -> TicketDecision:
@@ -286,7 +287,8 @@ def associate(
         return TicketDecision.refuse(Reason.CONVERSATION_HAS_TICKET,
                       f"conversation {cmd.conversation_id} already has ticket {ticket_of_conversation.id}")
     new = replace(t, conversation_ids=t.conversation_ids + (cmd.conversation_id,), version=t.version + 1)
-    return TicketDecision(tickets=(new,), events=(_ev(e.TicketConversationAssociated, new, now, conversation_id=cmd.conversation_id),))
+    associated = _ev(e.TicketConversationAssociated, new, now, conversation_id=cmd.conversation_id)
+    return TicketDecision(tickets=(new,), events=(associated,))
 
 
 def decide_merge(cmd: c.MergeTickets, a: Ticket | None, b: Ticket | None, account: Account | None,

@@ -47,7 +47,8 @@ def validate_properties(account: Account, values: dict[str, Any], *, custom_only
     custom = {p.name: p for p in account.settings.custom_properties}
     linked = sorted(n for n in values if n in ASSOCIATION_NAMES)
     if linked:
-        return Rejection(Reason.ASSOCIATION_IMMUTABLE, f"the ticket's conversation association cannot be edited: {', '.join(linked)}", tuple(linked))
+        return Rejection(Reason.ASSOCIATION_IMMUTABLE,
+                         f"the ticket's conversation association cannot be edited: {', '.join(linked)}", tuple(linked))
     allowed = set(custom) if custom_only else set(custom) | set(BUILT_IN_EDITABLE)
     unknown = sorted(n for n in values if n not in allowed)
     invalid = sorted(
