@@ -45,6 +45,7 @@ def _wrapped(orig: BaseException) -> DBAPIError:
     asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"),
     asyncpg.exceptions.DeadlockDetectedError("deadlock detected"),
     asyncpg.exceptions.SerializationError("could not serialize access"),
+    asyncpg.exceptions.InvalidCatalogNameError('database "ticketflow" does not exist'),
     ConnectionRefusedError(111, "Connection refused"),
 ])
 def test_x5_database_restarts_and_outages_are_transient_through_the_wrapper(driver_error):

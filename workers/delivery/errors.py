@@ -45,11 +45,13 @@ class ConcurrentUpdate(Exception):
     """Another transaction changed the row since it was loaded (optimistic version check)."""
 
 
-TRANSIENT_SQLSTATES = ("08", "53", "57P01", "57P02", "57P03", "57014", "40001", "40P01", "55P03", "58000", "58030")
+TRANSIENT_SQLSTATES = ("08", "53", "57P01", "57P02", "57P03", "57014", "40001", "40P01", "55P03", "58000", "58030",
+                       "3D000")
 """SQLSTATE prefixes that pass by themselves: connection exceptions (class 08), insufficient resources
 (53: too many connections, out of memory, disk full), admin/crash shutdown and "cannot connect now"
 (57P01-57P03), a cancelled statement (57014), serialization failures and deadlocks (40001, 40P01),
-lock not available (55P03), and system I/O errors (58000, 58030)."""
+lock not available (55P03), system I/O errors (58000, 58030), and a database that does not exist yet
+(3D000: the server is up while provisioning has not created it)."""
 
 _TRANSIENT_DRIVER_ERRORS = frozenset({
     "ConnectionDoesNotExistError", "CannotConnectNowError", "TooManyConnectionsError", "ConnectionFailureError",
