@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +32,8 @@ LONG_RUNNING = ("worker", "up")
 def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
     from ticketflow.provisioning import apply_topics, check_topics, topic_states
 
+    if args.action == "export":
+        return _export_topics(args, settings)
     if args.action == "list":
         for state in asyncio.run(topic_states(settings)):
             print(state.line(settings.replication_factor))
@@ -41,6 +44,20 @@ def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     what = "topics apply --check" if args.check else "topics apply"
     return _fail(f"{what}: {report.summary()} (see the MISSING, DRIFT and FAILED lines above)", EXIT_FAILED)
+
+
+def _export_topics(args: argparse.Namespace, settings: Settings) -> int:
+    from ticketflow.strimzi import kafka_topics, to_yaml
+
+    replicas = args.replicas or settings.replication_factor
+    shown = f" --replicas {replicas} --cluster {args.cluster}" + (f" --namespace {args.namespace}" if args.namespace else "")
+    text = to_yaml(kafka_topics(settings.topic_prefix, replicas, args.cluster, args.namespace), shown)
+    if args.out:
+        Path(args.out).write_text(text)
+        print(args.out)
+    else:
+        print(text, end="")
+    return 0
 
 
 def _cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
@@ -174,6 +191,17 @@ def _add_topics(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     apply.add_argument("--check", action="store_true",
                        help="change nothing: exit 1 if a topic is missing or drifted, 0 when all match the catalogue")
     actions.add_parser("list", help="each catalogue topic as the broker has it: exists?, partitions, replication, drift")
+    export = actions.add_parser(
+        "export", help="write the catalogue as deployment resources (Strimzi KafkaTopic YAML); no broker needed",
+        epilog="example: ticketflow topics export --format strimzi --replicas 3 --cluster ticketflow "
+               "--out deploy/k8s/kafka-topics.yaml")
+    export.add_argument("--format", choices=["strimzi"], default="strimzi",
+                        help="strimzi: KafkaTopic resources (kafka.strimzi.io/v1beta2) for the Topic Operator")
+    export.add_argument("--replicas", type=int, help="replication factor (default TICKETFLOW_REPLICATION_FACTOR; "
+                                                     "3 adds min.insync.replicas=2)")
+    export.add_argument("--cluster", default="ticketflow", help="the Strimzi Kafka cluster (strimzi.io/cluster label)")
+    export.add_argument("--namespace", help="metadata.namespace of every resource (default: none, kubectl's)")
+    export.add_argument("--out", help="write to this file instead of stdout")
     t.set_defaults(func=_cmd_topics)
 
 
@@ -306,6 +334,8 @@ def parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="-v: INFO and library logs; -vv: DEBUG and tracebacks of failures")
+    p.add_argument("--log-format", choices=["plain", "json"],
+                   help="plain lines (default) or one JSON object per line (default: TICKETFLOW_LOG_FORMAT)")
     sub = p.add_subparsers(dest="command", required=True)
     _add_topics(sub)
     _add_workers(sub)
@@ -316,9 +346,10 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _configure_logging(verbosity: int, command: str) -> None:
-    level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _configure_logging(verbosity: int, command: str, fmt: str) -> None:
+    from workers.observability.logs import configure_logging, level_for
+
+    configure_logging(level_for(verbosity), fmt)
     if verbosity:
         return
     # FastStream warns at every start that it will not create topics: that is our intent.
@@ -340,7 +371,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if getattr(args, "validate", None):
         args.validate(args)
-    _configure_logging(args.verbose, args.command)
+    log_format = args.log_format or os.environ.get("TICKETFLOW_LOG_FORMAT") or "plain"
+    if log_format not in ("plain", "json"):
+        return _fail(f"configuration: TICKETFLOW_LOG_FORMAT={log_format!r}: choose plain or json", EXIT_USAGE)
+    _configure_logging(args.verbose, args.command, log_format)
     try:
         settings = Settings.from_env()
     except ValueError as exc:

@@ -41,7 +41,7 @@ def logged():
 
 
 def test_json_lines_carry_the_record_fields(logged):
-    configure_logging(logging.INFO, "json", logged)
+    configure_logging(logging.INFO, "json", logged, force=True)
     log = logging.getLogger("ticketflow.delivery")
     with log_fields(**record_log_fields("ticketing", Record())):
         log.warning("transient failure, retrying in %.1fs", 0.2)
@@ -56,7 +56,7 @@ def test_json_lines_carry_the_record_fields(logged):
 
 
 def test_a_traceback_stays_inside_its_json_line(logged):
-    configure_logging(logging.INFO, "json", logged)
+    configure_logging(logging.INFO, "json", logged, force=True)
     try:
         raise ValueError("bad\nvalue")
     except ValueError:
@@ -66,7 +66,7 @@ def test_a_traceback_stays_inside_its_json_line(logged):
 
 
 def test_json_lines_name_the_trace(logged):
-    configure_logging(logging.INFO, "json", logged)
+    configure_logging(logging.INFO, "json", logged, force=True)
     tracer = TracerProvider().get_tracer("test")
     with record_span(Record(), "ticketing", "g", tracer=tracer) as span:
         logging.getLogger("x").warning("in a span")
@@ -76,7 +76,7 @@ def test_json_lines_name_the_trace(logged):
 
 
 def test_plain_is_the_default_and_shows_the_record_briefly(logged):
-    configure_logging(logging.WARNING, stream=logged)
+    configure_logging(logging.WARNING, stream=logged, force=True)
     with log_fields(worker="sync", topic="t", partition=0, offset=3):
         logging.getLogger("ticketflow.sync").warning("hello")
     logging.getLogger("ticketflow.sync").info("not shown at WARNING")
@@ -98,6 +98,17 @@ async def test_fields_belong_to_their_task():
 
     assert await asyncio.gather(one(1), one(2)) == [{"offset": 1}, {"offset": 2}]
     assert dict(current_fields()) == {}
+
+
+def test_a_root_logger_with_foreign_handlers_is_left_alone_unless_forced(logged):
+    root = logging.getLogger()
+    foreign = logging.StreamHandler(io.StringIO())
+    root.addHandler(foreign)
+    assert configure_logging(logging.DEBUG, "json", logged) is None and foreign in root.handlers
+    mine = configure_logging(logging.DEBUG, "json", logged, force=True)
+    assert root.handlers == [mine]
+    again = configure_logging(logging.INFO, "plain", logged)  # replaces its own handler without force
+    assert root.handlers == [again] and root.level == logging.INFO
 
 
 def test_verbosity_levels_and_formats():

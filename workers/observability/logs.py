@@ -101,18 +101,24 @@ def level_for(verbosity: int) -> int:
     return {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
 
 
-def configure_logging(level: int, fmt: str = "plain", stream: TextIO | None = None) -> logging.Handler:
-    """Replace the root logger's handlers with one writing to `stream` (default stderr) in `fmt`
-    ("plain" or "json") at `level`; returns the handler."""
+def configure_logging(level: int, fmt: str = "plain", stream: TextIO | None = None,
+                      force: bool = False) -> logging.Handler | None:
+    """Give the root logger one handler writing to `stream` (default stderr) in `fmt` ("plain" or
+    "json") at `level`, replacing the one an earlier call installed. Like `logging.basicConfig`, it
+    leaves a root logger that already has other handlers (a test runner's) alone unless `force`;
+    returns the handler, or None when it left things alone."""
     if fmt not in ("plain", "json"):
         raise ValueError(f"log format {fmt!r}; choose plain or json")
+    root = logging.getLogger()
+    ours = [h for h in root.handlers if getattr(h, "ticketflow", False)]
+    if len(ours) < len(root.handlers) and not force:
+        return None
     handler = logging.StreamHandler(stream or sys.stderr)
+    handler.ticketflow = True  # type: ignore[attr-defined]
     handler.addFilter(ContextFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(PLAIN_FORMAT))
-    root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
-        old.close()
     root.addHandler(handler)
     root.setLevel(level)
     return handler
