@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import time
 import uuid
-from dataclasses import replace
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
@@ -38,7 +37,7 @@ async def main(messages: int, threads: int) -> None:
     url = base.database_url
     if url.startswith("sqlite"):
         url = f"sqlite+aiosqlite:///{run_dir() / 'bench' / (prefix + 'db')}"
-    settings = replace(base, topic_prefix=prefix, database_url=url)
+    settings = base.model_copy(update={"topic_prefix": prefix, "database_url": url})
     report = await apply_topics(settings)
     assert report.ok, report.lines()
     workers = await start_workers(settings, ("inbound",))

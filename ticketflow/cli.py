@@ -17,8 +17,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from ticketflow.errors import EXIT_FAILED, EXIT_USAGE, classify, masked_url
-from workers.settings import Settings
+from workers.settings import Settings, settings_error
 
 if TYPE_CHECKING:
     from ticketflow.deadletters import Selection
@@ -377,6 +379,8 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(args.verbose, args.command, log_format)
     try:
         settings = Settings.from_env()
+    except ValidationError as exc:
+        return _fail(f"configuration: {settings_error(exc)}", EXIT_USAGE)
     except ValueError as exc:
         return _fail(f"configuration: {exc}", EXIT_USAGE)
     try:

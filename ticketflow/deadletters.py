@@ -152,11 +152,11 @@ async def read_dead_letters(settings: Settings, selection: Selection = Selection
     """Every matching dead letter, newest first: all partitions read up to the end offsets they had when
     the read started (records arriving meanwhile are left for the next look); an empty topic returns at once."""
     topic = settings.topic(DEADLETTER)
-    async with admin_client(settings.bootstrap_servers) as admin:
+    async with admin_client(settings.kafka) as admin:
         count = await partition_count(admin, topic)
     if count == 0:
         raise OperatorError(f"the dead-letter topic {topic} does not exist (run `ticketflow topics apply`)")
-    async with reader(settings.bootstrap_servers) as consumer:
+    async with reader(settings.kafka) as consumer:
         records = await _read_to_end(consumer, [TopicPartition(topic, p) for p in range(count)], selection)
     return newest_first(records)
 
@@ -198,7 +198,7 @@ async def list_dead_letters(settings: Settings, selection: Selection = Selection
 async def replay_dead_letter(settings: Settings, partition: int, offset: int) -> str:
     """Republish the dead letter at partition/offset to its original topic and partition; the line to print."""
     topic = settings.topic(DEADLETTER)
-    letter = DeadLetter.of(await fetch_record(settings.bootstrap_servers, topic, partition, offset, FETCH_SECONDS))
+    letter = DeadLetter.of(await fetch_record(settings.kafka, topic, partition, offset, FETCH_SECONDS))
     async with _Replayer.open(settings) as replayer:
         return await replayer.replay(letter)
 
@@ -240,7 +240,7 @@ class _Replayer:
     @classmethod
     @asynccontextmanager
     async def open(cls, settings: Settings) -> AsyncIterator[_Replayer]:
-        async with admin_client(settings.bootstrap_servers) as admin, writer(settings.bootstrap_servers) as producer:
+        async with admin_client(settings.kafka) as admin, writer(settings.kafka) as producer:
             yield cls(admin, producer, settings.topic(DEADLETTER))
 
     async def target(self, letter: DeadLetter) -> tuple[str, int]:

@@ -25,9 +25,9 @@ async def group_lag(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer, grou
 async def lag_report(settings: Settings) -> list[tuple[str, str, int]]:
     """(group, topic, lag) for every worker consumer group: what `ticketflow lag` prints."""
     groups = worker_groups(settings)
-    parts = await partitions_of(settings.bootstrap_servers, sorted({t for _g, t in groups}))
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+    parts = await partitions_of(settings.kafka, sorted({t for _g, t in groups}))
+    admin = settings.kafka.admin("ticketflow-lag")
+    consumer = settings.kafka.consumer(client_id="ticketflow-lag")
     await admin.start()
     try:
         await consumer.start()

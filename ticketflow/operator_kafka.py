@@ -15,7 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts.topics import CATALOGUE
 from ticketflow.errors import KafkaUnreachable, OperatorError
-from workers.delivery.producer import make_producer
+from workers.kafka import KafkaAccess, access
 from workers.settings import Settings
 
 REQUEST_TIMEOUT_MS = 10_000
@@ -36,10 +36,9 @@ _COORDINATOR_LOADING = (kafka_errors.GroupCoordinatorNotAvailableError, kafka_er
 
 
 @asynccontextmanager
-async def admin_client(bootstrap_servers: str) -> AsyncIterator[AIOKafkaAdminClient]:
+async def admin_client(kafka: KafkaAccess | str) -> AsyncIterator[AIOKafkaAdminClient]:
     """A started admin client with the operator timeout; closed afterwards, also when starting failed."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id=CLIENT_ID,
-                                request_timeout_ms=REQUEST_TIMEOUT_MS)
+    admin = access(kafka).admin(CLIENT_ID, request_timeout_ms=REQUEST_TIMEOUT_MS)
     try:
         await admin.start()
         yield admin
@@ -48,12 +47,11 @@ async def admin_client(bootstrap_servers: str) -> AsyncIterator[AIOKafkaAdminCli
 
 
 @asynccontextmanager
-async def reader(bootstrap_servers: str, group_id: str | None = None,
+async def reader(kafka: KafkaAccess | str, group_id: str | None = None,
                  offset_reset: str = "earliest") -> AsyncIterator[AIOKafkaConsumer]:
     """A started consumer that never joins a group and never commits by itself (assign partitions to it)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group_id, client_id=CLIENT_ID,
-                                enable_auto_commit=False, auto_offset_reset=offset_reset,
-                                request_timeout_ms=REQUEST_TIMEOUT_MS)
+    consumer = access(kafka).consumer(group_id=group_id, client_id=CLIENT_ID, auto_offset_reset=offset_reset,
+                                      request_timeout_ms=REQUEST_TIMEOUT_MS)
     try:
         await consumer.start()
         yield consumer
@@ -62,9 +60,9 @@ async def reader(bootstrap_servers: str, group_id: str | None = None,
 
 
 @asynccontextmanager
-async def writer(bootstrap_servers: str) -> AsyncIterator[AIOKafkaProducer]:
+async def writer(kafka: KafkaAccess | str) -> AsyncIterator[AIOKafkaProducer]:
     """The project's producer (acks=all, idempotent), started; stopped afterwards, also when starting failed."""
-    producer = make_producer(bootstrap_servers, CLIENT_ID)
+    producer = access(kafka).producer(CLIENT_ID)
     try:
         await producer.start()
         yield producer
@@ -93,13 +91,13 @@ async def require_partition(admin: AIOKafkaAdminClient, topic: str, partition: i
         raise OperatorError(f"{topic} has no partition {partition} (it has partitions 0-{count - 1})")
 
 
-async def fetch_record(bootstrap_servers: str, topic: str, partition: int, offset: int,
+async def fetch_record(kafka: KafkaAccess | str, topic: str, partition: int, offset: int,
                        timeout: float = FETCH_SECONDS) -> Any:
     """The record at topic[partition]@offset, or OperatorError saying why there is none (never a hang)."""
-    async with admin_client(bootstrap_servers) as admin:
+    async with admin_client(kafka) as admin:
         await require_partition(admin, topic, partition)
     tp = TopicPartition(topic, partition)
-    async with reader(bootstrap_servers, offset_reset="none") as consumer:
+    async with reader(kafka, offset_reset="none") as consumer:
         consumer.assign([tp])
         start = (await consumer.beginning_offsets([tp]))[tp]
         end = (await consumer.end_offsets([tp]))[tp]

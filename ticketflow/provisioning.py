@@ -18,6 +18,7 @@ from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from contracts.topics import CATALOGUE, TopicSpec
 from ticketflow.operator_kafka import admin_client
+from workers.kafka import KafkaAccess
 from workers.settings import Settings
 
 LEADER_WAIT_SECONDS = 30.0
@@ -86,7 +87,7 @@ class ApplyReport:
 
 async def topic_states(settings: Settings, catalogue: tuple[TopicSpec, ...] = CATALOGUE) -> list[TopicState]:
     """Ask the broker about every catalogue topic: exists?, partitions, replication, drift."""
-    async with admin_client(settings.bootstrap_servers) as admin:
+    async with admin_client(settings.kafka) as admin:
         return await inspect_topics(admin, settings, catalogue)
 
 
@@ -103,7 +104,7 @@ async def check_topics(settings: Settings, catalogue: tuple[TopicSpec, ...] = CA
 
 async def apply_topics(settings: Settings, catalogue: tuple[TopicSpec, ...] = CATALOGUE) -> ApplyReport:
     """Create the catalogue's missing topics, check the broker's answer for each, report drift of the rest."""
-    async with admin_client(settings.bootstrap_servers) as admin:
+    async with admin_client(settings.kafka) as admin:
         report = ApplyReport()
         states = await inspect_topics(admin, settings, catalogue)
         for state in states:
@@ -197,11 +198,11 @@ async def _configs_into(admin: AIOKafkaAdminClient, states: dict[str, TopicState
                     state.problems.append(f"{key}={actual.get(key)}, catalogue says {value}")
 
 
-async def delete_topics_under(bootstrap_servers: str, prefix: str) -> list[str]:
+async def delete_topics_under(kafka: KafkaAccess | str, prefix: str) -> list[str]:
     """Delete every topic whose name starts with `prefix` (a demo's or a test run's own); refuses an empty prefix."""
     if not prefix:
         raise ValueError("refusing to delete topics without a prefix")
-    async with admin_client(bootstrap_servers) as admin:
+    async with admin_client(kafka) as admin:
         mine = [t for t in await admin.list_topics() if t.startswith(prefix)]
         if mine:
             await admin.delete_topics(mine)

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from contracts.common import Publishable
 from workers.delivery.outgoing import outgoing
-from workers.delivery.producer import make_producer
 from workers.settings import Settings
 
 
 async def publish(settings: Settings, bodies: list[Publishable], source: str = "/ticketflow/cli") -> list[str]:
     """Publish each body to its catalogue topic with a CloudEvents envelope; returns the message ids."""
-    producer = make_producer(settings.bootstrap_servers, "ticketflow-cli")
+    producer = settings.kafka.producer("ticketflow-cli")
     await producer.start()
     ids = []
     try:

@@ -44,10 +44,10 @@ async def skip_record(settings: Settings, group: str, topic: str, partition: int
         raise OperatorError(f"refusing to skip {topic}[{partition}]@{offset}: group {group} is at offset {position} "
                             f"on that partition, and only the record a group is stuck on (its current offset, "
                             f"{position}) can be skipped")
-    record = await fetch_record(settings.bootstrap_servers, topic, partition, offset)
+    record = await fetch_record(settings.kafka, topic, partition, offset)
     detail = note or f"skipped with `ticketflow skip`; group {group} resumes at offset {offset + 1}"
     letter = build_dead_letter(record, group, ERROR_CLASS, REASON, detail)
-    async with writer(settings.bootstrap_servers) as producer:
+    async with writer(settings.kafka) as producer:
         await send_dead_letter(producer, settings.topic(DEADLETTER), record, letter)
     await _commit(settings, group, tp, offset + 1)
     return (f"skipped {topic}[{partition}]@{offset} ({_describe(record)}) for group {group}: copied to "
@@ -56,7 +56,7 @@ async def skip_record(settings: Settings, group: str, topic: str, partition: int
 
 async def _stopped_group_position(settings: Settings, group: str, tp: TopicPartition) -> int:
     """The offset `group` will read next on `tp`; OperatorError if the group has active consumers."""
-    async with admin_client(settings.bootstrap_servers) as admin:
+    async with admin_client(settings.kafka) as admin:
         await require_partition(admin, tp.topic, tp.partition)
         members, state = await retry_while_coordinator_loads(lambda: _members(admin, group))
         if members:
@@ -67,7 +67,7 @@ async def _stopped_group_position(settings: Settings, group: str, tp: TopicParti
     meta = committed.get(tp)
     if meta is not None and meta.offset >= 0:
         return int(meta.offset)
-    async with reader(settings.bootstrap_servers) as consumer:  # no commit yet: workers start at the earliest
+    async with reader(settings.kafka) as consumer:  # no commit yet: workers start at the earliest
         return int((await consumer.beginning_offsets([tp]))[tp])
 
 
@@ -84,7 +84,7 @@ async def _members(admin: Any, group: str) -> tuple[int, str]:
 
 
 async def _commit(settings: Settings, group: str, tp: TopicPartition, offset: int) -> None:
-    async with reader(settings.bootstrap_servers, group_id=group) as consumer:
+    async with reader(settings.kafka, group_id=group) as consumer:
         consumer.assign([tp])
         try:
             await retry_while_coordinator_loads(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+
+from workers.kafka import KafkaAccess, access
 
 
-async def partitions_of(bootstrap_servers: str, topics: list[str]) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="ticketflow-topology")
+async def partitions_of(kafka: KafkaAccess | str, topics: list[str]) -> list[TopicPartition]:
+    admin = access(kafka).admin("ticketflow-topology")
     await admin.start()
     try:
         described = await admin.describe_topics(topics)

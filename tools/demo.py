@@ -13,7 +13,7 @@ import logging
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -265,7 +265,7 @@ async def run_demo(settings: Settings, keep_topics: bool = False) -> int:
         path = run_dir() / "demo" / f"ticketflow-{stamp}.db"
         path.parent.mkdir(parents=True, exist_ok=True)
         database_url = f"sqlite+aiosqlite:///{path}"
-    s = replace(settings, topic_prefix=prefix, database_url=database_url)
+    s = settings.model_copy(update=dict(topic_prefix=prefix, database_url=database_url))
     started = time.monotonic()
     print(f"Ticketflow demo: Kafka at {s.bootstrap_servers}, topics '{prefix}*', database {database_url}")
     report = await apply_topics(s)

@@ -27,7 +27,6 @@ from storage.tables import conversations, messages, outbox, tickets
 from ticketflow.publishing import publish
 from ticketflow.running import worker_groups
 from tools.probe import WAIT_SECONDS, Probe, Seen, settle
-from workers.delivery.producer import make_producer
 from workers.settings import Settings
 
 WATCHED = (CONVERSATION_EVENTS, TICKET_EVENTS, REJECTIONS, OUTBOUND_MESSAGES, DEADLETTER, CONVERSATION_COMMANDS,
@@ -102,7 +101,7 @@ class Driver:
     async def publish_raw(self, topic: str, key: bytes | None, value: bytes,
                           headers: list[tuple[str, bytes]] | None = None, partition: int | None = None) -> None:
         """Publish bytes as they are (malformed input, or a record seen before, again) to a full topic name."""
-        producer = make_producer(self.settings.bootstrap_servers, "ticketflow-driver-raw")
+        producer = self.settings.kafka.producer("ticketflow-driver-raw")
         await producer.start()
         try:
             await producer.send_and_wait(topic, value=value, key=key, headers=headers or [], partition=partition)
@@ -142,7 +141,7 @@ class Driver:
 
     async def settle(self, timeout: float = WAIT_SECONDS) -> None:
         """Wait until the workers have processed everything published so far (and relayed their outbox)."""
-        await settle(self.settings.bootstrap_servers, worker_groups(self.settings), timeout=timeout,
+        await settle(self.settings.kafka, worker_groups(self.settings), timeout=timeout,
                      also_quiet=self._outbox_empty)
 
     async def _outbox_empty(self) -> bool:

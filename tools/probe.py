@@ -12,10 +12,10 @@ from functools import cached_property
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 
 from ticketflow.lag import group_lag
 from ticketflow.topology import partitions_of
+from workers.kafka import KafkaAccess, access
 
 WAIT_SECONDS = 60.0
 """How long to wait for an eventual outcome before giving up (generous: this is no timing check)."""
@@ -46,8 +46,8 @@ class Seen:
 class Probe:
     """Reads topics from the beginning in the background and keeps every record it saw."""
 
-    def __init__(self, bootstrap: str, topics: list[str]) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, kafka: KafkaAccess | str, topics: list[str]) -> None:
+        self.kafka = access(kafka)
         self.topics = topics
         self.records: list[Seen] = []
         self._task: asyncio.Task[None] | None = None
@@ -55,9 +55,9 @@ class Probe:
         self._new = asyncio.Condition()
 
     async def start(self) -> None:
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        self._consumer = self.kafka.consumer(client_id="ticketflow-probe")
         await self._consumer.start()
-        parts = await partitions_of(self.bootstrap, self.topics)
+        parts = await partitions_of(self.kafka, self.topics)
         self._consumer.assign(parts)
         await self._consumer.seek_to_beginning(*parts)
         self._task = asyncio.create_task(self._run())
@@ -114,7 +114,7 @@ def _safe(predicate: Callable[[Seen], bool], r: Seen) -> bool:
         return False
 
 
-async def settle(bootstrap: str, groups: list[tuple[str, str]], timeout: float = WAIT_SECONDS,
+async def settle(kafka: KafkaAccess | str, groups: list[tuple[str, str]], timeout: float = WAIT_SECONDS,
                  also_quiet: Callable[[], Awaitable[bool]] | None = None) -> None:
     """Wait until every (group, topic) has committed everything published so far, twice in a row.
 
@@ -122,10 +122,10 @@ async def settle(bootstrap: str, groups: list[tuple[str, str]], timeout: float =
     with zero lag everywhere (and `also_quiet`, e.g. an empty outbox) mean the whole system has
     processed all it was given.
     """
-    parts = await partitions_of(bootstrap, sorted({t for _g, t in groups}))
+    parts = await partitions_of(kafka, sorted({t for _g, t in groups}))
     by_topic = {t: [tp for tp in parts if tp.topic == t] for _g, t in groups}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    admin = access(kafka).admin("ticketflow-probe")
+    consumer = access(kafka).consumer(client_id="ticketflow-probe")
     await admin.start()
     await consumer.start()
     try:

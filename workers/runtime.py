@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -26,7 +25,6 @@ from workers.delivery.barrier import Projection, ProjectionBarrier
 from workers.delivery.checkpoints import reached
 from workers.delivery.incoming import natural_envelope
 from workers.delivery.parsing import Read, envelope_of, parse_with
-from workers.delivery.producer import make_producer
 from workers.delivery.raw import raw_decoder, raw_parser
 from workers.delivery.relay import OutboxRelay
 from workers.delivery.reliable import ReliableHandler
@@ -55,6 +53,7 @@ class Worker:
         self.uses_database = uses_database
         self.broker = KafkaBroker(
             settings.bootstrap_list,
+            security=settings.kafka.faststream_security(),
             client_id=f"ticketflow-{name}",
             allow_auto_create_topics=False,
             ack_policy=AckPolicy.MANUAL,
@@ -74,7 +73,7 @@ class Worker:
         self.projections: dict[str, Projection] = {}
         self.inputs: list[tuple[str, str]] = []
         """(purpose, topic) of every input: the consumer group is `settings.group(name, purpose)`."""
-        self.barrier = ProjectionBarrier(settings.bootstrap_servers, f"ticketflow-{name}-barrier")
+        self.barrier = ProjectionBarrier(settings.kafka, f"ticketflow-{name}-barrier")
 
     def projection(self, name: str, purpose: str, topic: str) -> None:
         """Declare that the subscriber `purpose` keeps this worker's copy of `topic` (see workers.delivery.barrier)."""
@@ -196,7 +195,7 @@ class Worker:
             self.relay.start()
 
     async def _start_producer(self) -> AIOKafkaProducer:
-        producer = make_producer(self.settings.bootstrap_servers, f"ticketflow-{self.name}-producer")
+        producer = self.settings.kafka.producer(f"ticketflow-{self.name}-producer")
         try:
             await producer.start()
         except BaseException:
@@ -227,8 +226,7 @@ class Worker:
     async def _inputs_exist(self) -> None:
         """Subscribing to a topic that does not exist yet would leave the consumer without partitions until
         its next metadata refresh (minutes): wait for `ticketflow topics apply` instead."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.bootstrap_servers,
-                                    client_id=f"ticketflow-{self.name}-topics")
+        admin = self.settings.kafka.admin(f"ticketflow-{self.name}-topics")
         await admin.start()
         try:
             missing = sorted({t for _p, t in self.inputs} - set(await admin.list_topics()))

@@ -1,16 +1,23 @@
-"""Settings, from the environment: one place that names every knob an operator can turn.
+"""Settings, from the environment: one typed class that names every knob an operator can turn.
 
+Read with `Settings.from_env()` (pydantic-settings: a bad value fails with an error naming the
+variable); built directly in tests and tools; changed with `settings.model_copy(update={...})`.
 Imports no worker: every worker, the command line and the tests read it, none of them is read by it.
+`scripts/settings_table.py` writes the table of variables in docs/operations.md from this class.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contracts.common import Tier
+from workers.kafka import KafkaAccess
 
 SEED_HELP_DESK_TIERS = frozenset({Tier.PROFESSIONAL, Tier.ENTERPRISE})
 SEED_HELP_DESK_CUTOFF = datetime(2024, 4, 1, tzinfo=UTC)
@@ -27,47 +34,80 @@ def default_database_url() -> str:
     return f"sqlite+aiosqlite:///{run_dir() / 'ticketflow.db'}"
 
 
-def _tiers(env: str | None) -> frozenset[Tier]:
-    if env is None:
-        return SEED_HELP_DESK_TIERS
-    return frozenset(Tier(t.strip()) for t in env.split(",") if t.strip())
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name)
 
 
-def _cutoff(env: str | None) -> datetime:
-    cutoff = datetime.fromisoformat(env) if env else SEED_HELP_DESK_CUTOFF
-    if cutoff.tzinfo is None:
-        raise ValueError("TICKETFLOW_HELPDESK_CUTOFF needs a timezone, e.g. 2024-04-01T00:00:00+00:00")
-    return cutoff
+class Settings(BaseSettings):
+    """Every setting, with the environment variable that sets it."""
 
+    model_config = SettingsConfigDict(frozen=True, populate_by_name=True, extra="ignore", env_ignore_empty=True)
 
-@dataclass(frozen=True)
-class Settings:
-    bootstrap_servers: str = "127.0.0.1:9092"
-    database_url: str = field(default_factory=default_database_url)
-    topic_prefix: str = ""
-    replication_factor: int = 1
-    helpdesk_tiers: frozenset[Tier] = SEED_HELP_DESK_TIERS
-    helpdesk_cutoff: datetime = SEED_HELP_DESK_CUTOFF
-    relay_interval_seconds: float = 0.05
-    consumers_per_input: int = 1
+    bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS"),
+                                   description="Kafka brokers, comma-separated host:port.")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", validation_alias=_env("KAFKA_SECURITY_PROTOCOL"), description="How clients talk to the brokers.")
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] | None = Field(
+        None, validation_alias=_env("KAFKA_SASL_MECHANISM"), description="SASL mechanism with SASL_* protocols.")
+    kafka_username: str | None = Field(None, validation_alias=_env("KAFKA_USERNAME"),
+                                       description="SASL user (this worker's principal).")
+    kafka_password: SecretStr | None = Field(None, validation_alias=_env("KAFKA_PASSWORD"),
+                                             description="SASL password (never printed).")
+    kafka_ca_file: str | None = Field(None, validation_alias=_env("KAFKA_SSL_CA_FILE"),
+                                      description="CA certificate (PEM) that signed the brokers' certificates.")
+    kafka_cert_file: str | None = Field(None, validation_alias=_env("KAFKA_SSL_CERT_FILE"),
+                                        description="Client certificate (PEM) for mutual TLS.")
+    kafka_key_file: str | None = Field(None, validation_alias=_env("KAFKA_SSL_KEY_FILE"),
+                                       description="Client private key (PEM) for mutual TLS.")
+    database_url: str = Field(default_factory=default_database_url, repr=False,
+                              validation_alias=_env("DATABASE_URL"),
+                              description="postgresql+asyncpg://... or sqlite+aiosqlite:///path (default ./var/ticketflow.db).")
+    topic_prefix: str = Field("", validation_alias=_env("TICKETFLOW_TOPIC_PREFIX"),
+                              description="Prefix of every topic and consumer group (one deployment's namespace).")
+    replication_factor: int = Field(1, ge=1, validation_alias=_env("TICKETFLOW_REPLICATION_FACTOR"),
+                                    description="Replication factor of the topics `topics apply` creates "
+                                                "(3 adds min.insync.replicas=2).")
+    helpdesk_tiers: Annotated[frozenset[Tier], NoDecode] = Field(
+        SEED_HELP_DESK_TIERS, validation_alias=_env("TICKETFLOW_HELPDESK_TIERS"),
+        description="T8: tiers that manage tickets in the help desk, comma-separated.")
+    helpdesk_cutoff: datetime = Field(SEED_HELP_DESK_CUTOFF, validation_alias=_env("TICKETFLOW_HELPDESK_CUTOFF"),
+                                      description="T8: accounts created at or after this instant (with zone).")
+    relay_interval_seconds: float = Field(0.05, gt=0, validation_alias=_env("TICKETFLOW_RELAY_INTERVAL_SECONDS"),
+                                          description="How often the outbox relay looks for rows when not woken.")
+    consumers_per_input: int = Field(1, ge=1, validation_alias=_env("TICKETFLOW_CONSUMERS_PER_INPUT"),
+                                     description="Consumers per input topic inside one worker process.")
+
+    @field_validator("helpdesk_tiers", mode="before")
+    @classmethod
+    def _tiers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(Tier(t.strip()) for t in value.split(",") if t.strip())
+        return value
+
+    @field_validator("helpdesk_cutoff")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("needs a timezone, e.g. 2024-04-01T00:00:00+00:00")
+        return value
 
     @classmethod
     def from_env(cls) -> Settings:
-        env = os.environ
-        return cls(
-            bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
-            database_url=env.get("DATABASE_URL") or default_database_url(),
-            topic_prefix=env.get("TICKETFLOW_TOPIC_PREFIX", ""),
-            replication_factor=int(env.get("TICKETFLOW_REPLICATION_FACTOR", "1")),
-            helpdesk_tiers=_tiers(env.get("TICKETFLOW_HELPDESK_TIERS")),
-            helpdesk_cutoff=_cutoff(env.get("TICKETFLOW_HELPDESK_CUTOFF")),
-            consumers_per_input=int(env.get("TICKETFLOW_CONSUMERS_PER_INPUT", "1")),
-        )
+        """The settings the environment gives (errors name the variable)."""
+        return cls()
+
+    @property
+    def kafka(self) -> KafkaAccess:
+        """How every Kafka client of this deployment reaches and authenticates to the brokers."""
+        return KafkaAccess(
+            bootstrap_servers=self.bootstrap_servers, security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism, username=self.kafka_username, password=self.kafka_password,
+            ca_file=self.kafka_ca_file, cert_file=self.kafka_cert_file, key_file=self.kafka_key_file)
 
     @property
     def bootstrap_list(self) -> list[str]:
         """`KAFKA_BOOTSTRAP_SERVERS` as a list of host:port (FastStream's broker takes one host per item)."""
-        return [h.strip() for h in self.bootstrap_servers.split(",") if h.strip()]
+        return self.kafka.bootstrap_list
 
     def topic(self, base: str) -> str:
         return f"{self.topic_prefix}{base}"
@@ -75,3 +115,15 @@ class Settings:
     def group(self, worker: str, purpose: str) -> str:
         """Stable consumer group per worker and input, so a restarted worker resumes where it stopped."""
         return f"{self.topic_prefix}ticketflow.{worker}.{purpose}"
+
+
+def settings_error(exc: ValidationError) -> str:
+    """One line naming each bad environment variable, e.g. `TICKETFLOW_REPLICATION_FACTOR='abc': ...`."""
+    parts = []
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err["loc"] else "?"
+        field = Settings.model_fields.get(name)
+        alias = field.validation_alias if field is not None else None
+        env = alias.choices[0] if isinstance(alias, AliasChoices) else name
+        parts.append(f"{env}={err.get('input')!r}: {err['msg']}")
+    return "; ".join(parts)

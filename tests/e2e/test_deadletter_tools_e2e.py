@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 
 from aiokafka.partitioner import DefaultPartitioner
@@ -71,7 +70,7 @@ async def test_x4_skip_refuses_while_the_workers_group_is_running(system):
 
 
 async def test_x4_skipped_record_is_not_processed_stays_on_the_dead_letter_topic_and_replays(system):
-    settings = replace(system.settings, topic_prefix=f"{system.settings.topic_prefix}skip-{uuid.uuid4().hex[:8]}.")
+    settings = system.settings.model_copy(update=dict(topic_prefix=f"{system.settings.topic_prefix}skip-{uuid.uuid4().hex[:8]}."))
     await apply_topics(settings)
     probe = Probe(settings.bootstrap_servers, [settings.topic(t) for t in WATCHED])
     await probe.start()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -146,7 +145,7 @@ async def test_x5_database_outage_pauses_and_retries_and_never_dead_letters(syst
     proxy = OutageProxy(url.host or "127.0.0.1", url.port or 5432)
     await proxy.start()
     settings, iso = await isolated(system)
-    settings = replace(settings, database_url=url.set(port=proxy.port).render_as_string(hide_password=False))
+    settings = settings.model_copy(update=dict(database_url=url.set(port=proxy.port).render_as_string(hide_password=False)))
     worker = build_worker("inbound", settings)
     await worker.start()
     try:

@@ -21,7 +21,7 @@ from storage.tables import messages
 from tests.support.processes import caught_up, isolated, stop, worker_process
 from tests.support.services_private import PrivateKafka, PrivatePostgres
 from tests.support.system import System, new_id
-from workers.delivery.producer import make_producer
+from workers.kafka import make_producer
 
 
 async def _trickle(iso: System, account: str, count: int, every: float) -> list[str]:
@@ -45,7 +45,7 @@ async def test_x5_postgresql_shut_down_and_killed_under_load_loses_nothing_and_d
     pg = PrivatePostgres(tmp_path / "pg")
     await pg.start()
     settings, iso = await isolated(system)
-    settings = settings.__class__(**{**settings.__dict__, "database_url": pg.url})
+    settings = settings.model_copy(update={"database_url": pg.url})
     iso.settings = settings
     worker = worker_process(settings, "inbound")
     try:
@@ -87,7 +87,7 @@ async def test_x5_postgresql_shut_down_and_killed_under_load_loses_nothing_and_d
 async def test_x5_a_worker_started_before_the_broker_and_the_database_waits_then_works(system, tmp_path):
     kafka = PrivateKafka(tmp_path / "kafka")
     pg = PrivatePostgres(tmp_path / "pg")
-    settings = system.settings.__class__(**{**system.settings.__dict__, "bootstrap_servers": kafka.bootstrap,
+    settings = system.settings.model_copy(update={"bootstrap_servers": kafka.bootstrap,
                                             "database_url": pg.url, "topic_prefix": f"early-{uuid.uuid4().hex[:6]}."})
     worker = worker_process(settings, "inbound")
     try:

@@ -27,7 +27,7 @@ from contracts.topics import (
 )
 from tests.support.system import new_id
 from workers.delivery.parsing import MAX_JSON_DEPTH
-from workers.delivery.producer import make_producer
+from workers.kafka import make_producer
 
 RECORDS = int(os.environ.get("TICKETFLOW_FUZZ_RECORDS", "2400"))
 SEED = int(os.environ.get("TICKETFLOW_FUZZ_SEED", "20261125"))

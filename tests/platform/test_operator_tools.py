@@ -42,7 +42,7 @@ from tests.platform.kafka_admin import (
 from tests.support.services import REPO
 from ticketflow.cli import parser
 from ticketflow.topology import partitions_of
-from workers.delivery.producer import make_producer
+from workers.kafka import make_producer
 from workers.settings import Settings
 
 pytestmark = pytest.mark.kafka

@@ -16,8 +16,8 @@ from contracts.events import ConversationClosed
 from storage.tables import outbox, processed_messages
 from storage.unit_of_work import UnitOfWork, now_utc
 from workers.delivery.outgoing import Outgoing
-from workers.delivery.producer import make_producer
 from workers.delivery.relay import PROCESSED_RETENTION, OutboxRelay
+from workers.kafka import make_producer
 
 
 async def _topic(kafka: str, prefix: str) -> str:

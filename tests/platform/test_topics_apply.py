@@ -5,7 +5,6 @@ list` asks the broker (every run under a fresh prefix of its own)."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import subprocess
 import uuid
@@ -52,7 +51,7 @@ async def test_apply_creates_the_catalogue_once_and_then_reports_it_unchanged(
         settings: Settings, run_prefix: str, cleanup: list[str]) -> None:
     prefix = _fresh(run_prefix, "apply")
     cleanup.append(prefix)
-    fresh = dataclasses.replace(settings, topic_prefix=prefix)
+    fresh = settings.model_copy(update=dict(topic_prefix=prefix))
     names = [fresh.topic(spec.name) for spec in CATALOGUE]
     assert len(names) == 9
 
@@ -83,7 +82,7 @@ async def test_apply_reports_partition_drift_and_neither_deletes_nor_changes_the
         settings: Settings, run_prefix: str, cleanup: list[str]) -> None:
     prefix = _fresh(run_prefix, "drift")
     cleanup.append(prefix)
-    fresh = dataclasses.replace(settings, topic_prefix=prefix)
+    fresh = settings.model_copy(update=dict(topic_prefix=prefix))
     drifted = fresh.topic(REJECTIONS)  # the catalogue says 3 partitions
     spec = next(s for s in CATALOGUE if s.name == REJECTIONS)
     async with admin_client(fresh.bootstrap_servers) as admin:
@@ -202,7 +201,7 @@ async def test_cli_topics_apply_check_exits_non_zero_on_a_drifted_topic_and_zero
     cleanup += [clean, drifty]
     drifted = await _drifted_rejections_topic(kafka, drifty)
     for prefix in (clean, drifty):
-        await apply_topics(dataclasses.replace(Settings(bootstrap_servers=kafka), topic_prefix=prefix))
+        await apply_topics(Settings(bootstrap_servers=kafka, topic_prefix=prefix))
 
     ok = await run_cli(_env(kafka, clean), "topics", "apply", "--check")
     bad = await run_cli(_env(kafka, drifty), "topics", "apply", "--check")

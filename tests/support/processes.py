@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import uuid
-from dataclasses import replace
 from pathlib import Path
 
 from tests.support.kafka import Probe, settle
@@ -21,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 async def isolated(system: System) -> tuple[Settings, System]:
     """Settings with topics and groups of their own, so a separately run worker does not meet the session's."""
-    settings = replace(system.settings, topic_prefix=f"{system.settings.topic_prefix}iso-{uuid.uuid4().hex[:8]}.")
+    settings = system.settings.model_copy(update=dict(topic_prefix=f"{system.settings.topic_prefix}iso-{uuid.uuid4().hex[:8]}."))
     await apply_topics(settings)
     probe = Probe(settings.bootstrap_servers, [settings.topic(t) for t in WATCHED])
     await probe.start()

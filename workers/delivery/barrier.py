@@ -19,6 +19,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import murmur2
 
+from workers.kafka import KafkaAccess
+
 
 @dataclass(frozen=True)
 class Projection:
@@ -44,8 +46,8 @@ def partition_for(key: str, partitions: int) -> int:
 class ProjectionBarrier:
     """Captures marks and tells whether a projection has passed them. One per worker, started lazily."""
 
-    def __init__(self, bootstrap_servers: str, client_id: str) -> None:
-        self.bootstrap_servers = bootstrap_servers
+    def __init__(self, kafka: KafkaAccess, client_id: str) -> None:
+        self.kafka = kafka
         self.client_id = client_id
         self._admin: AIOKafkaAdminClient | None = None
         self._consumer: AIOKafkaConsumer | None = None
@@ -53,8 +55,8 @@ class ProjectionBarrier:
 
     async def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
         if self._admin is None or self._consumer is None:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers, client_id=self.client_id)
-            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers, client_id=self.client_id,
+            admin = self.kafka.admin(self.client_id)
+            consumer = self.kafka.consumer(client_id=self.client_id,
                                         enable_auto_commit=False)
             await admin.start()
             try:

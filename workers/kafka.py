@@ -1,0 +1,95 @@
+"""The one place Ticketflow's Kafka clients are made: every producer, consumer, admin client and
+FastStream broker gets its address, security protocol, SASL credentials and TLS files from one
+`KafkaAccess` (from the settings), so a secured cluster needs no change anywhere else.
+
+Producers are idempotent with `acks=all` and may send records as large as the dead-letter topic takes.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from pydantic import SecretStr
+
+from contracts.topics import DEADLETTER_MAX_BYTES
+
+MAX_REQUEST_BYTES = DEADLETTER_MAX_BYTES + 64 * 1024
+"""Large enough for any dead letter; the broker still refuses records over a topic's own limit."""
+
+
+@dataclass(frozen=True)
+class KafkaAccess:
+    """How to reach and authenticate to the brokers. `password` is a secret: never in a repr or a log."""
+
+    bootstrap_servers: str
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    username: str | None = None
+    password: SecretStr | None = field(default=None, repr=False)
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    @property
+    def bootstrap_list(self) -> list[str]:
+        return [h.strip() for h in self.bootstrap_servers.split(",") if h.strip()]
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """TLS for SSL and SASL_SSL: the brokers' CA, and a client certificate when one is configured."""
+        if self.security_protocol not in ("SSL", "SASL_SSL"):
+            return None
+        context = ssl.create_default_context(cafile=self.ca_file)
+        if self.cert_file:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments every aiokafka client takes."""
+        opts: dict[str, Any] = {"bootstrap_servers": self.bootstrap_servers,
+                                "security_protocol": self.security_protocol}
+        if context := self.ssl_context():
+            opts["ssl_context"] = context
+        if self.security_protocol.startswith("SASL"):
+            opts |= {"sasl_mechanism": self.sasl_mechanism or "SCRAM-SHA-512",
+                     "sasl_plain_username": self.username,
+                     "sasl_plain_password": self.password.get_secret_value() if self.password else None}
+        return opts
+
+    def producer(self, client_id: str, **overrides: Any) -> AIOKafkaProducer:
+        """The idempotent, `acks=all` producer every Ticketflow component publishes with."""
+        return AIOKafkaProducer(**{**self.options(), "client_id": client_id, "acks": "all", "enable_idempotence": True,
+                                   "linger_ms": 5, "request_timeout_ms": 30_000,
+                                   "max_request_size": MAX_REQUEST_BYTES, **overrides})
+
+    def consumer(self, *topics: str, **kwargs: Any) -> AIOKafkaConsumer:
+        """A consumer that never auto-commits (pass `group_id` to join a group)."""
+        return AIOKafkaConsumer(*topics, **{**self.options(), "enable_auto_commit": False, **kwargs})
+
+    def admin(self, client_id: str, **kwargs: Any) -> AIOKafkaAdminClient:
+        return AIOKafkaAdminClient(**{**self.options(), "client_id": client_id, **kwargs})
+
+    def faststream_security(self) -> Any:
+        """The same access for FastStream's `KafkaBroker(security=...)` (None for PLAINTEXT)."""
+        from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+
+        context = self.ssl_context()
+        if not self.security_protocol.startswith("SASL"):
+            return BaseSecurity(ssl_context=context) if context else None
+        kinds = {"SCRAM-SHA-512": SASLScram512, "SCRAM-SHA-256": SASLScram256, "PLAIN": SASLPlaintext}
+        kind = kinds[self.sasl_mechanism or "SCRAM-SHA-512"]
+        password = self.password.get_secret_value() if self.password else ""
+        return kind(username=self.username or "", password=password, ssl_context=context)
+
+
+def access(kafka: KafkaAccess | str) -> KafkaAccess:
+    """`kafka` as a KafkaAccess (a bare bootstrap string means plaintext, as in tests and tools)."""
+    return kafka if isinstance(kafka, KafkaAccess) else KafkaAccess(kafka)
+
+
+def make_producer(kafka: KafkaAccess | str, client_id: str) -> AIOKafkaProducer:
+    """The project's producer for `kafka` (settings.kafka, or a bare bootstrap string in tests and tools)."""
+    return access(kafka).producer(client_id)
