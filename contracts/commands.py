@@ -212,3 +212,7 @@ conversation_command_adapter: TypeAdapter[Any] = TypeAdapter(ConversationCommand
 ticket_command_adapter: TypeAdapter[Any] = TypeAdapter(TicketCommandUnion)
 
 SYNC_ACTOR = "system:sync"
+"""The actor of every command the sync worker derives from an event."""
+
+SYNC_ONLY: tuple[type[Command], ...] = (ApplyConversationOwnerToTicket, DeleteTicketOfConversation, MoveConversationToHelpDesk)
+"""Commands only the sync worker sends (on the internal command topics); refused on the public ones."""

@@ -42,6 +42,11 @@ class TopicSpec:
 INBOUND_MESSAGES = "ticketflow.inbound.messages.v1"
 CONVERSATION_COMMANDS = "ticketflow.conversation.commands.v1"
 TICKET_COMMANDS = "ticketflow.ticket.commands.v1"
+CONVERSATION_COMMANDS_INTERNAL = "ticketflow.conversation.commands.internal.v1"
+TICKET_COMMANDS_INTERNAL = "ticketflow.ticket.commands.internal.v1"
+INTERNAL = {CONVERSATION_COMMANDS: CONVERSATION_COMMANDS_INTERNAL, TICKET_COMMANDS: TICKET_COMMANDS_INTERNAL}
+"""Where the sync worker sends the commands it derives: topics only its principal may write (ADR 10), so an
+outside producer cannot forge `delete_ticket_of_conversation` or a close "from the system"."""
 CONVERSATION_EVENTS = "ticketflow.conversation.events.v1"
 TICKET_EVENTS = "ticketflow.ticket.events.v1"
 REJECTIONS = "ticketflow.command.rejections.v1"
@@ -53,10 +58,13 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(INBOUND_MESSAGES, "inbound.message (contracts.inbound.InboundMessage)",
               "account_id:channel:channel_thread_key", "upstream channels", "inbound worker"),
     TopicSpec(CONVERSATION_COMMANDS, "conversation commands (contracts.commands.ConversationCommandUnion)",
-              "conversation_id", "agents' tools, sync worker", "inbound worker"),
+              "conversation_id", "agents' tools", "inbound worker"),
     TopicSpec(TICKET_COMMANDS, "ticket commands (contracts.commands.TicketCommandUnion)",
-              "ticket_id (conversation_id for create_ticket and the sync worker's commands)",
-              "agents' tools, sync worker", "ticketing worker"),
+              "ticket_id (conversation_id for create_ticket)", "agents' tools", "ticketing worker"),
+    TopicSpec(CONVERSATION_COMMANDS_INTERNAL, "the sync worker's conversation commands (close, reopen, trash, "
+              "move to the help desk)", "conversation_id", "sync worker only", "inbound worker"),
+    TopicSpec(TICKET_COMMANDS_INTERNAL, "the sync worker's ticket commands (apply_conversation_owner_to_ticket, "
+              "delete_ticket_of_conversation)", "conversation_id", "sync worker only", "ticketing worker"),
     TopicSpec(CONVERSATION_EVENTS, "conversation.* events (contracts.events.ConversationEventUnion)",
               "conversation_id", "inbound worker", "ticketing worker, sync worker, other services",
               retention_ms=30 * DAY_MS),

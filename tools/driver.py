@@ -16,11 +16,13 @@ from contracts.common import Channel, ReplyToClosedPolicy, Tier
 from contracts.inbound import InboundMessage
 from contracts.topics import (
     CONVERSATION_COMMANDS,
+    CONVERSATION_COMMANDS_INTERNAL,
     CONVERSATION_EVENTS,
     DEADLETTER,
     OUTBOUND_MESSAGES,
     REJECTIONS,
     TICKET_COMMANDS,
+    TICKET_COMMANDS_INTERNAL,
     TICKET_EVENTS,
 )
 from storage.tables import conversations, messages, outbox, tickets
@@ -30,7 +32,7 @@ from tools.probe import WAIT_SECONDS, Probe, Seen, settle
 from workers.settings import Settings
 
 WATCHED = (CONVERSATION_EVENTS, TICKET_EVENTS, REJECTIONS, OUTBOUND_MESSAGES, DEADLETTER, CONVERSATION_COMMANDS,
-           TICKET_COMMANDS)
+           TICKET_COMMANDS, CONVERSATION_COMMANDS_INTERNAL, TICKET_COMMANDS_INTERNAL)
 
 
 

@@ -73,6 +73,8 @@ class Worker:
         self.projections: dict[str, Projection] = {}
         self.inputs: list[tuple[str, str]] = []
         """(purpose, topic) of every input: the consumer group is `settings.group(name, purpose)`."""
+        self.outputs: list[str] = [settings.topic(DEADLETTER)]
+        """Every topic this worker writes (its declared publications and the dead-letter topic)."""
         self.barrier = ProjectionBarrier(settings.kafka, f"ticketflow-{name}-barrier")
 
     def projection(self, name: str, purpose: str, topic: str) -> None:
@@ -109,6 +111,10 @@ class Worker:
             await reliable.handle(message, process)
 
         self.subscriber(topic, purpose)(on_record)
+
+    def publishes(self, *topics: str) -> None:
+        """Declare the catalogue topics this worker writes (with its inputs: the source of its ACLs)."""
+        self.outputs += [self.settings.topic(t) for t in topics]
 
     def keep_accounts(self, purpose: str) -> None:
         """Keep this worker's copy of the accounts topic (compacted; a tombstone deletes the copy)."""

@@ -97,4 +97,5 @@ class SendingUnit:
         await asyncio.gather(*futures)
 
     async def publish(self, body: Publishable) -> None:
-        self._records.append(outgoing(body, self.source, self.cause, self.prefix))
+        """Queue a derived command for its internal topic (only the sync worker writes those, ADR 10)."""
+        self._records.append(outgoing(body, self.source, self.cause, self.prefix, internal=True))

@@ -100,3 +100,20 @@ async def test_x1_x5_two_accounts_may_send_the_same_command_id(system):
     await system.settle()
     assert len(await system.tickets_of(a)) == 1
     assert [r.body["account_id"] for r in system.rejections(shared_id)] == [b]
+
+
+async def test_x1_s5_a_forged_sync_command_on_the_public_topic_is_refused_and_changes_nothing(system):
+    """Only the sync worker may delete a conversation's ticket (on the internal topic): the same command on
+    the public ticket-commands topic, even claiming `system:sync`, is dead-lettered `internal_command`."""
+    account = await system.account()
+    conv = await system.new_conversation(account)
+    ticket = await system.new_ticket(account, conv)
+    forged = c.DeleteTicketOfConversation(command_id=new_id("forged-"), account_id=account, conversation_id=conv,
+                                          actor_id=c.SYNC_ACTOR)
+    await system.publish(forged)  # to the catalogue topic of the type: the public ticket commands
+    dead = await system.probe.wait_for(lambda r: r.topic.endswith(DEADLETTER) and r.key == conv
+                                       and r.headers.get("ce_id") == forged.command_id, what="the forged command")
+    assert dead[0].headers["dlq_reason"] == "internal_command"
+    await system.settle()
+    assert not (await system.ticket(ticket)).deleted
+    assert "ticket.deleted" not in system.types(ticket)

@@ -4,7 +4,7 @@ only through Kafka topics (real broker, real PostgreSQL, the three workers runni
 from __future__ import annotations
 
 from contracts import commands as c
-from contracts.topics import CONVERSATION_COMMANDS, TICKET_EVENTS
+from contracts.topics import CONVERSATION_COMMANDS_INTERNAL, TICKET_EVENTS
 
 
 async def move_ticket(system, account: str, ticket_id: str, status: str, then: str) -> None:
@@ -16,7 +16,7 @@ async def move_ticket(system, account: str, ticket_id: str, status: str, then: s
 def sync_close_commands(system, conv: str) -> list:
     """The close_conversation commands the sync worker sent for `conv` (S1)."""
     return system.probe.matching(
-        lambda r: r.topic.endswith(CONVERSATION_COMMANDS) and r.key == conv and r.type == "close_conversation"
+        lambda r: r.topic.endswith(CONVERSATION_COMMANDS_INTERNAL) and r.key == conv and r.type == "close_conversation"
         and r.body["actor_id"] == c.SYNC_ACTOR)
 
 

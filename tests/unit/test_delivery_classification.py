@@ -160,3 +160,41 @@ def test_x4_the_minimal_dead_letter_has_no_value_and_no_original_headers():
     letter = build_dead_letter(record, "c", "E", "r", "d", minimal=True)
     assert letter.value == b"" and "small" not in dict(letter.headers)
     assert dict(letter.headers)["dlq_reason"] == b"r"
+
+
+@pytest.mark.parametrize("body", [
+    {"type": "delete_ticket_of_conversation", "command_id": "c1", "account_id": "a", "conversation_id": "x"},
+    {"type": "apply_conversation_owner_to_ticket", "command_id": "c1", "account_id": "a", "conversation_id": "x",
+     "owner_id": "o"},
+    {"type": "close_conversation", "command_id": "c1", "account_id": "a", "conversation_id": "x",
+     "actor_id": "system:sync"},
+])
+def test_x1_the_sync_workers_commands_are_refused_on_the_public_topics(body):
+    from contracts.commands import conversation_command_adapter, ticket_command_adapter
+    from workers.delivery.parsing import parse_with, public
+
+    adapter = ticket_command_adapter if "ticket" in body["type"] else conversation_command_adapter
+    with pytest.raises(BadMessage) as caught:
+        parse_with(Record(json.dumps(body).encode()), public(adapter.validate_python), "command")
+    assert caught.value.reason == "internal_command"
+
+
+def test_x1_an_agents_command_passes_the_public_topic():
+    from contracts.commands import conversation_command_adapter
+    from workers.delivery.parsing import parse_with, public
+
+    body = {"type": "close_conversation", "command_id": "c1", "account_id": "a", "conversation_id": "x",
+            "actor_id": "agent-ann"}
+    cmd = parse_with(Record(json.dumps(body).encode()), public(conversation_command_adapter.validate_python), "c")
+    assert cmd.conversation_id == "x"
+
+
+def test_s1_the_sync_workers_commands_go_to_the_internal_topics():
+    from contracts import commands as c
+    from contracts.topics import CONVERSATION_COMMANDS_INTERNAL, TICKET_COMMANDS_INTERNAL
+    from workers.delivery.outgoing import outgoing
+
+    close = c.CloseConversation(command_id="c1", account_id="a", conversation_id="x", actor_id="system:sync")
+    follow = c.DeleteTicketOfConversation(command_id="c2", account_id="a", conversation_id="x")
+    assert outgoing(close, "/ticketflow/sync", internal=True, prefix="p.").topic == "p." + CONVERSATION_COMMANDS_INTERNAL
+    assert outgoing(follow, "/ticketflow/sync", internal=True).topic == TICKET_COMMANDS_INTERNAL

@@ -15,11 +15,13 @@ from contracts.topics import (
     ACCOUNTS,
     CATALOGUE,
     CONVERSATION_COMMANDS,
+    CONVERSATION_COMMANDS_INTERNAL,
     CONVERSATION_EVENTS,
     INBOUND_MESSAGES,
     OUTBOUND_MESSAGES,
     REJECTIONS,
     TICKET_COMMANDS,
+    TICKET_COMMANDS_INTERNAL,
     TICKET_EVENTS,
 )
 from ticketflow.running import WORKERS, build_worker, worker_groups
@@ -29,7 +31,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 OPERATORS_GROUPS = (
     ("inbound", "messages", INBOUND_MESSAGES), ("inbound", "commands", CONVERSATION_COMMANDS),
-    ("inbound", "accounts", ACCOUNTS), ("ticketing", "commands", TICKET_COMMANDS),
+    ("inbound", "accounts", ACCOUNTS), ("inbound", "sync-commands", CONVERSATION_COMMANDS_INTERNAL),
+    ("ticketing", "commands", TICKET_COMMANDS), ("ticketing", "sync-commands", TICKET_COMMANDS_INTERNAL),
     ("ticketing", "conversations", CONVERSATION_EVENTS), ("ticketing", "accounts", ACCOUNTS),
     ("sync", "ticket-events", TICKET_EVENTS), ("sync", "conversation-events", CONVERSATION_EVENTS),
 )

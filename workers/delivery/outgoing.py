@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from contracts.common import Publishable
 from contracts.envelope import Envelope
+from contracts.topics import INTERNAL
 
 
 @dataclass(frozen=True)
@@ -38,9 +39,11 @@ def envelope_for(body: Publishable, source: str, cause: Envelope | None, message
 
 
 def outgoing(body: Publishable, source: str, cause: Envelope | None = None, prefix: str = "",
-             message_id: str | None = None) -> Outgoing:
-    """The record for `body`. A command keeps its `command_id` as `ce_id`; anything else gets a new id."""
+             message_id: str | None = None, internal: bool = False) -> Outgoing:
+    """The record for `body`. A command keeps its `command_id` as `ce_id`; anything else gets a new id.
+    `internal`: a command the sync worker derived goes to the internal variant of its topic."""
     msg_id = message_id or getattr(body, "command_id", None) or str(uuid.uuid4())
     env = envelope_for(body, source, cause, msg_id)
-    return Outgoing(msg_id, f"{prefix}{body.TOPIC}", body.partition_key(), body.model_dump_json().encode(),
+    topic = INTERNAL[body.TOPIC] if internal else body.TOPIC
+    return Outgoing(msg_id, f"{prefix}{topic}", body.partition_key(), body.model_dump_json().encode(),
                     env.to_headers())

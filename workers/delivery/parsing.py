@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from contracts.commands import SYNC_ACTOR, SYNC_ONLY
 from contracts.envelope import Envelope
 from workers.delivery.errors import BadMessage
 
@@ -101,6 +102,18 @@ def parse(record: Any, adapter: TypeAdapter[Any], what: str) -> Any:
 
 Read = Callable[[dict[str, Any]], Any]
 """Validates a decoded JSON object into a contract (None: a type the reader passes over)."""
+
+
+def public(read: Read) -> Read:
+    """`read` for a public command topic: the sync worker's commands (a sync-only type, or `actor_id`
+    `system:sync`) are refused there as `internal_command`: only the internal topics carry them (ADR 10)."""
+    def read_public(data: dict[str, Any]) -> Any:
+        cmd = read(data)
+        if isinstance(cmd, SYNC_ONLY) or getattr(cmd, "actor_id", None) == SYNC_ACTOR:
+            raise BadMessage("internal_command", f"{cmd.type} as {cmd.actor_id!r} may only come from the sync worker "
+                                                 "on the internal command topics")
+        return cmd
+    return read_public
 
 
 def parse_with(record: Any, validate: Read, what: str) -> Any:

@@ -7,8 +7,17 @@ from pydantic import TypeAdapter
 
 from contracts.commands import conversation_command_adapter
 from contracts.inbound import InboundMessage
-from contracts.topics import ACCOUNTS, CONVERSATION_COMMANDS, INBOUND_MESSAGES
+from contracts.topics import (
+    ACCOUNTS,
+    CONVERSATION_COMMANDS,
+    CONVERSATION_COMMANDS_INTERNAL,
+    CONVERSATION_EVENTS,
+    INBOUND_MESSAGES,
+    OUTBOUND_MESSAGES,
+    REJECTIONS,
+)
 from workers.decision import ACCOUNTS_PROJECTION
+from workers.delivery.parsing import public
 from workers.inbound.handlers import HANDLERS
 from workers.inbound.repositories import OWNER, InboundUnit
 from workers.runtime import Worker
@@ -23,8 +32,11 @@ def build(settings: Settings) -> Worker:
     unit = worker.database_unit(InboundUnit)
     worker.consume(INBOUND_MESSAGES, "messages", inbound_adapter.validate_python, "inbound channel message",
                    HANDLERS, unit)
-    worker.consume(CONVERSATION_COMMANDS, "commands", conversation_command_adapter.validate_python,
+    worker.consume(CONVERSATION_COMMANDS, "commands", public(conversation_command_adapter.validate_python),
                    "conversation command", HANDLERS, unit)
+    worker.consume(CONVERSATION_COMMANDS_INTERNAL, "sync-commands", conversation_command_adapter.validate_python,
+                   "conversation command", HANDLERS, unit)
+    worker.publishes(CONVERSATION_EVENTS, REJECTIONS, OUTBOUND_MESSAGES)
     worker.keep_accounts("accounts")
     return worker
 

@@ -8,7 +8,12 @@ derived ids, which their owners drop as replays (S7, X5).
 from __future__ import annotations
 
 from contracts.events import read_conversation_event, read_ticket_event
-from contracts.topics import CONVERSATION_EVENTS, TICKET_EVENTS
+from contracts.topics import (
+    CONVERSATION_COMMANDS_INTERNAL,
+    CONVERSATION_EVENTS,
+    TICKET_COMMANDS_INTERNAL,
+    TICKET_EVENTS,
+)
 from workers.runtime import Worker
 from workers.settings import Settings
 from workers.sync.handlers import HANDLERS
@@ -20,6 +25,7 @@ def build(settings: Settings) -> Worker:
     worker.consume(TICKET_EVENTS, "ticket-events", read_ticket_event, "ticket event", HANDLERS, unit)
     worker.consume(CONVERSATION_EVENTS, "conversation-events", read_conversation_event, "conversation event",
                    HANDLERS, unit)
+    worker.publishes(CONVERSATION_COMMANDS_INTERNAL, TICKET_COMMANDS_INTERNAL)
     return worker
 
 

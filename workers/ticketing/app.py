@@ -5,8 +5,16 @@ from __future__ import annotations
 
 from contracts.commands import ticket_command_adapter
 from contracts.events import read_conversation_event
-from contracts.topics import ACCOUNTS, CONVERSATION_EVENTS, TICKET_COMMANDS
+from contracts.topics import (
+    ACCOUNTS,
+    CONVERSATION_EVENTS,
+    REJECTIONS,
+    TICKET_COMMANDS,
+    TICKET_COMMANDS_INTERNAL,
+    TICKET_EVENTS,
+)
 from workers.decision import ACCOUNTS_PROJECTION
+from workers.delivery.parsing import public
 from workers.runtime import Worker
 from workers.settings import Settings
 from workers.ticketing.domain import CONVERSATIONS_PROJECTION, HelpDeskPolicy
@@ -20,8 +28,11 @@ def build(settings: Settings) -> Worker:
     worker.projection(ACCOUNTS_PROJECTION, "accounts", ACCOUNTS)
     worker.projection(CONVERSATIONS_PROJECTION, "conversations", CONVERSATION_EVENTS)
     unit = worker.database_unit(TicketingUnit)
-    worker.consume(TICKET_COMMANDS, "commands", ticket_command_adapter.validate_python, "ticket command",
+    worker.consume(TICKET_COMMANDS, "commands", public(ticket_command_adapter.validate_python), "ticket command",
                    HANDLERS, unit)
+    worker.consume(TICKET_COMMANDS_INTERNAL, "sync-commands", ticket_command_adapter.validate_python, "ticket command",
+                   HANDLERS, unit)
+    worker.publishes(TICKET_EVENTS, REJECTIONS)
     worker.consume(CONVERSATION_EVENTS, "conversations", read_conversation_event, "conversation event",
                    PROJECTION, unit)
     worker.keep_accounts("accounts")
