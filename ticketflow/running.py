@@ -37,7 +37,8 @@ def worker_groups(settings: Settings, names: tuple[str, ...] = WORKERS) -> list[
 
 
 async def start_workers(settings: Settings, names: tuple[str, ...] = WORKERS) -> list[Worker]:
-    await until_available(lambda: upgrade_async(settings.database_url), "database", logging.getLogger("ticketflow"))
+    if settings.migrate_on_start:
+        await until_available(lambda: upgrade_async(settings.database_url), "database", logging.getLogger("ticketflow"))
     workers = [build_worker(n, settings) for n in names]
     for worker in workers:
         await worker.start(migrate=False)

@@ -190,7 +190,7 @@ class Worker:
         """Everything but the consumers: database, producer, relay. A database or broker that is not up yet
         is waited for, with backoff, however long it takes."""
         if self.uses_database:
-            if migrate:
+            if migrate and self.settings.migrate_on_start:
                 await until_available(lambda: upgrade_async(self.settings.database_url), "database", log)
             self._engine = create_engine(self.settings.database_url)
         self._producer = await until_available(self._start_producer, "Kafka", log)

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
                                       description="T8: accounts created at or after this instant (with zone).")
     relay_interval_seconds: float = Field(0.05, gt=0, validation_alias=_env("TICKETFLOW_RELAY_INTERVAL_SECONDS"),
                                           description="How often the outbox relay looks for rows when not woken.")
+    migrate_on_start: bool = Field(True, validation_alias=_env("TICKETFLOW_MIGRATE_ON_START"),
+                                   description="Workers bring the schema to head when they start (false when they "
+                                               "connect with a role that may not change it: run `ticketflow migrate`).")
     consumers_per_input: int = Field(1, ge=1, validation_alias=_env("TICKETFLOW_CONSUMERS_PER_INPUT"),
                                      description="Consumers per input topic inside one worker process.")
 
