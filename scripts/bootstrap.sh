@@ -16,12 +16,23 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 
+# Exact versions with hashes (requirements-test.lock, from pyproject.toml with pip-compile; see
+# docs/operations.md), then the project itself, editable, without dependencies. pip's and setuptools'
+# chatter (the editable-install warning) goes to a log shown only when something fails.
 stamp=".venv/.ticketflow-installed"
-want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+want="$(cat pyproject.toml requirements-test.lock | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "bootstrap: installing Python packages into .venv"
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".[test]"
+  echo "bootstrap: installing Python packages into .venv (pinned by requirements-test.lock)"
+  mkdir -p var
+  log="var/bootstrap-pip.log"
+  if ! { .venv/bin/python -m pip install --upgrade pip \
+         && .venv/bin/python -m pip install --require-hashes -r requirements-test.lock \
+         && .venv/bin/python -m pip install --no-deps -e . \
+         && .venv/bin/python -m pip check; } > "$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    echo "bootstrap: pip failed (whole log: $log)" >&2
+    exit 1
+  fi
   echo "$want" > "$stamp"
 fi
 
