@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from alembic import context
 from sqlalchemy import text
@@ -12,6 +13,8 @@ from storage.database import create_engine
 from storage.tables import metadata
 
 config = context.config
+url = config.get_main_option("sqlalchemy.url") or os.environ.get("DATABASE_URL")
+"""`storage.migrate` sets the URL; `alembic` run from the repository root (alembic.ini) takes DATABASE_URL."""
 
 
 def _run(connection: Connection) -> None:
@@ -26,8 +29,7 @@ migrate one after another (the later ones find the schema at head) instead of ra
 
 
 async def _run_async() -> None:
-    url = config.get_main_option("sqlalchemy.url")
-    assert url, "alembic: sqlalchemy.url is not set (storage.migrate sets it from DATABASE_URL)"
+    assert url, "alembic: set DATABASE_URL (e.g. postgresql+asyncpg://user:pw@host:5432/db)"
     engine = create_engine(url)
     try:
         async with engine.connect() as connection:
@@ -41,7 +43,7 @@ async def _run_async() -> None:
 
 
 if context.is_offline_mode():
-    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=metadata, literal_binds=True)
+    context.configure(url=url, target_metadata=metadata, literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 else:
