@@ -13,5 +13,9 @@ if [ "$KAFKA_BOOTSTRAP_SERVERS" = "127.0.0.1:$KAFKA_PORT" ]; then
   deploy/kafka/kafka.sh start
 fi
 export TICKETFLOW_TOPIC_PREFIX="${TICKETFLOW_TOPIC_PREFIX:-demo.}"
-.venv/bin/ticketflow topics apply
+# The story goes to stdout; library logs go to a file the demo names at the end (-v: to stderr instead).
+if ! applied="$(.venv/bin/ticketflow topics apply 2>&1)"; then
+  echo "$applied" >&2
+  exit 1
+fi
 exec .venv/bin/python -m tools.demo "$@"

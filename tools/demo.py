@@ -15,6 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from contracts import commands as c
@@ -26,6 +27,7 @@ from ticketflow.provisioning import apply_topics, delete_topics_under
 from ticketflow.running import start_workers, stop_workers
 from tools.driver import WATCHED, Driver
 from tools.probe import Probe
+from workers.observability.logs import configure_logging, level_for
 from workers.settings import Settings, run_dir
 
 
@@ -268,9 +270,9 @@ async def run_demo(settings: Settings, keep_topics: bool = False) -> int:
     s = settings.model_copy(update=dict(topic_prefix=prefix, database_url=database_url))
     started = time.monotonic()
     print(f"Ticketflow demo: Kafka at {s.bootstrap_servers}, topics '{prefix}*', database {database_url}")
-    report = await apply_topics(s)
-    if not report.ok:
-        raise RuntimeError("topics apply failed: " + "; ".join(report.lines()))
+    applied = await apply_topics(s)
+    if not applied.ok:
+        raise RuntimeError("topics apply failed: " + "; ".join(applied.lines()))
     workers = await start_workers(s)
     probe = Probe(s.bootstrap_servers, [s.topic(t) for t in WATCHED])
     await probe.start()
@@ -299,16 +301,35 @@ async def run_demo(settings: Settings, keep_topics: bool = False) -> int:
     return 1 if failed else 0
 
 
+def _library_logs(verbose: int) -> Path | None:
+    """Where the libraries' log lines go: with -v to stderr (-vv: DEBUG), else to a file named at the end,
+    so the story on stdout is not interleaved with the brokers' start-up chatter and expected warnings
+    (a fresh broker's GroupCoordinatorNotAvailableError, the dead letters the story provokes)."""
+    if verbose:
+        configure_logging(level_for(verbose), force=True)
+        return None
+    path = run_dir() / "demo" / f"demo-{datetime.now(UTC).strftime('%Y%m%d%H%M%S')}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    configure_logging(logging.INFO, stream=path.open("a", encoding="utf-8"), force=True)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python -m tools.demo [--keep-topics]` (what `scripts/demo.sh` runs)."""
+    """`python -m tools.demo [--keep-topics] [-v]` (what `scripts/demo.sh` runs)."""
     parser = argparse.ArgumentParser(prog="python -m tools.demo", description="A day in a support inbox, on the "
                                      "local broker and the embedded SQLite database, with checks.")
     parser.add_argument("--keep-topics", action="store_true", help="keep this run's topics to inspect them with kcat")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="library logs on stderr (-v INFO, -vv DEBUG) instead of a log file")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_file = _library_logs(args.verbose)
     for worker in ("inbound", "ticketing", "sync"):
         logging.getLogger(f"ticketflow.{worker}.faststream").setLevel(logging.ERROR)
-    return asyncio.run(run_demo(Settings.from_env(), keep_topics=args.keep_topics))
+    try:
+        return asyncio.run(run_demo(Settings.from_env(), keep_topics=args.keep_topics))
+    finally:
+        if log_file is not None:
+            print(f"Library logs of this run (expected warnings included): {log_file}")
 
 
 if __name__ == "__main__":
