@@ -8,6 +8,7 @@ ticket id (or by conversation id when the command names no ticket). Every comman
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, JsonValue, TypeAdapter
@@ -177,6 +178,9 @@ class ApplyConversationOwnerToTicket(Command):
     type: Literal["apply_conversation_owner_to_ticket"] = "apply_conversation_owner_to_ticket"
     conversation_id: str = Field(min_length=1, max_length=64)
     owner_id: str | None = Field(description="The conversation's new owner.")
+    changed_at: datetime | None = Field(
+        default=None, description="When the conversation's owner changed (the event's time). A ticket whose owner "
+                                  "was set later (an agent changed it since) keeps its owner.")
 
     def partition_key(self) -> str:
         return self.conversation_id

@@ -136,6 +136,7 @@ tickets = Table(
     Column("deleted", Boolean, nullable=False),
     Column("merged_into", ID),
     Column("version", Integer, nullable=False),
+    Column("owner_set_at", UtcDateTime()),
     Index(None, "account_id"),
 )
 
@@ -158,4 +159,5 @@ conversation_refs = Table(
     Column("workspace", String(20), nullable=False),
     Column("deleted", Boolean, nullable=False),
     Column("version", Integer, nullable=False),
+    Column("owner_changed_at", UtcDateTime()),
 )

@@ -3,6 +3,7 @@ handlers read, and the projection that keeps it (one row per owner and account).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -19,16 +20,26 @@ account_adapter: TypeAdapter[Account] = TypeAdapter(Account)
 
 
 class Accounts:
-    """The accounts one worker (`owner`) has seen, read inside its transaction."""
+    """The accounts one worker (`owner`) has seen, read inside its transaction (once per unit)."""
 
     def __init__(self, conn: AsyncConnection, owner: str) -> None:
         self.conn = conn
         self.owner = owner
+        self._known: dict[str, Account | None] = {}
+
+    async def load(self, account_ids: Iterable[str]) -> None:
+        """Load these accounts in one query."""
+        wanted = sorted(set(account_ids) - set(self._known))
+        if not wanted:
+            return
+        rows = (await self.conn.execute(select(account_views.c.account_id, account_views.c.body).where(
+            account_views.c.owner == self.owner, account_views.c.account_id.in_(wanted)))).all()
+        found = {r.account_id: Account.model_validate(r.body) for r in rows}
+        self._known.update({a: found.get(a) for a in wanted})
 
     async def get(self, account_id: str) -> Account | None:
-        row = (await self.conn.execute(select(account_views.c.body).where(
-            account_views.c.owner == self.owner, account_views.c.account_id == account_id))).first()
-        return Account.model_validate(row.body) if row else None
+        await self.load([account_id])
+        return self._known[account_id]
 
 
 async def apply_account_record(engine: AsyncEngine, owner: str, record: Any) -> None:

@@ -22,10 +22,12 @@ from storage.migrate import upgrade_async
 from workers.accounts import apply_account_record
 from workers.delivery.backoff import until_available
 from workers.delivery.barrier import Projection, ProjectionBarrier
+from workers.delivery.batch import BatchRunner, Requires
 from workers.delivery.checkpoints import reached
+from workers.delivery.errors import NotYetKnown
 from workers.delivery.incoming import natural_envelope
 from workers.delivery.parsing import Read, envelope_of, parse_with
-from workers.delivery.raw import raw_decoder, raw_parser
+from workers.delivery.raw import raw_batch_parser, raw_decoder, raw_parser
 from workers.delivery.relay import OutboxRelay
 from workers.delivery.reliable import ReliableHandler
 from workers.handling import Deps, Handlers
@@ -73,6 +75,7 @@ class Worker:
         self.projections: dict[str, Projection] = {}
         self.inputs: list[tuple[str, str]] = []
         """(purpose, topic) of every input: the consumer group is `settings.group(name, purpose)`."""
+        self.batches: dict[str, BatchRunner] = {}
         self.outputs: list[str] = [settings.topic(DEADLETTER)]
         """Every topic this worker writes (its declared publications and the dead-letter topic)."""
         self.barrier = ProjectionBarrier(settings.kafka, f"ticketflow-{name}-barrier")
@@ -91,10 +94,12 @@ class Worker:
         assert self._engine is not None, f"worker {self.name} is not started"
         return self._engine
 
-    def consume(self, topic: str, purpose: str, read: Read, what: str, handlers: Handlers, unit: UnitFactory) -> None:
-        """Subscribe to `topic` as input `purpose`: each record is read with `read` (a contract, or None
-        for a type this worker passes over), its handler looked up by the message's type and run in a
-        fresh unit of work, reliably (retries, dead letters, ack after commit)."""
+    def consume(self, topic: str, purpose: str, read: Read, what: str, handlers: Handlers, unit: UnitFactory,
+                requires: Requires | None = None) -> None:
+        """Subscribe to `topic` as input `purpose`: each poll's records are read with `read` (a contract,
+        or None for a type this worker passes over), their handlers looked up by the message's type and
+        run in order in one unit of work, reliably (`workers.delivery.batch`: dead letters, retries,
+        one record at a time when a batch fails, one offset commit after all of it)."""
         consumer = f"{self.name}.{purpose}"
         reliable = self.reliable(purpose)
 
@@ -103,14 +108,20 @@ class Worker:
             handler = handlers.get(type(message)) if message is not None else None
             if handler is None:
                 return
+            need = requires(message) if requires is not None else None
+            if need is not None and need.projection not in caught_up:
+                raise NotYetKnown(need.projection, need.key)
             cause = envelope_of(record) or natural_envelope(message)
             async with unit(consumer, cause, caught_up) as uow:
                 await handler(message, uow, self.deps)
 
-        async def on_record(message: KafkaMessage) -> None:
-            await reliable.handle(message, process)
+        runner = BatchRunner(reliable, read, what, handlers, unit, self.deps, process, requires)
+        self.batches[purpose] = runner
 
-        self.subscriber(topic, purpose)(on_record)
+        async def on_batch(message: KafkaMessage) -> None:
+            await runner.handle(message)
+
+        self.subscriber(topic, purpose, batch=True)(on_batch)
 
     def publishes(self, *topics: str) -> None:
         """Declare the catalogue topics this worker writes (with its inputs: the source of its ACLs)."""
@@ -143,27 +154,29 @@ class Worker:
                                caught_up=caught_up, clock=self.deps.clock)
         return make
 
-    def subscriber(self, topic: str, purpose: str) -> Any:
-        """A subscriber that never commits an offset before its message is done (see workers.delivery.reliable).
+    def subscriber(self, topic: str, purpose: str, batch: bool = False) -> Callable[[Any], None]:
+        """Registers a function as the consumer(s) of `topic` in the group of input `purpose`; nothing
+        commits an offset before its records are done (see workers.delivery.batch and .reliable).
 
-        With `consumers_per_input` > 1 it runs that many consumers in the group, each with its own
-        partitions, processed in order; `ack()` commits only that consumer's partitions.
-        """
+        With `consumers_per_input` > 1 that many consumers join the group, each with its own partitions,
+        processed in order; each commits only its own partitions."""
         consumers = self.settings.consumers_per_input
         self.inputs.append((purpose, self.settings.topic(topic)))
-        return self.broker.subscriber(
-            self.settings.topic(topic),
-            group_id=self.settings.group(self.name, purpose),
-            auto_offset_reset="earliest",
-            ack_policy=AckPolicy.MANUAL,
-            parser=raw_parser,
-            decoder=raw_decoder,
-            max_poll_interval_ms=300_000,
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=2_000,
-            title=f"{self.name}.{purpose}",
-            max_workers=consumers if consumers > 1 else None,
-        )
+        options: dict[str, Any] = dict(
+            group_id=self.settings.group(self.name, purpose), auto_offset_reset="earliest",
+            ack_policy=AckPolicy.MANUAL, max_poll_interval_ms=300_000, session_timeout_ms=10_000,
+            heartbeat_interval_ms=2_000, title=f"{self.name}.{purpose}")
+
+        def register(function: Any) -> None:
+            if not batch:
+                self.broker.subscriber(self.settings.topic(topic), parser=raw_parser, decoder=raw_decoder,
+                                       max_workers=consumers if consumers > 1 else None, **options)(function)
+                return
+            for _ in range(consumers):
+                self.broker.subscriber(self.settings.topic(topic), batch=True, max_records=self.settings.batch_max_records,
+                                       parser=raw_batch_parser, decoder=raw_decoder, **options)(function)
+
+        return register
 
     def reliable(self, purpose: str) -> ReliableHandler:
         return ReliableHandler(

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     migrate_on_start: bool = Field(True, validation_alias=_env("TICKETFLOW_MIGRATE_ON_START"),
                                    description="Workers bring the schema to head when they start (false when they "
                                                "connect with a role that may not change it: run `ticketflow migrate`).")
+    batch_max_records: int = Field(500, ge=1, validation_alias=_env("TICKETFLOW_BATCH_MAX_RECORDS"),
+                                   description="Most records one poll hands a worker: they share one transaction "
+                                               "and one offset commit.")
     consumers_per_input: int = Field(1, ge=1, validation_alias=_env("TICKETFLOW_CONSUMERS_PER_INPUT"),
                                      description="Consumers per input topic inside one worker process.")
 

@@ -1,8 +1,12 @@
-"""The unit of work a handler receives: one database transaction for one consumed message, its
-repositories (added by each worker's subclass), and the outcome steps every handler shares.
+"""The unit of work a handler receives: one database transaction for one consumed batch of messages
+(often a batch of one), its repositories (added by each worker's subclass), and the outcome steps
+every handler shares.
 
-    async with unit:                       # made by the delivery core for each record
-        await handler(message, unit, deps) # load -> rule -> unit.conclude(...)
+    async with unit:                           # made by the delivery core for each poll batch
+        await unit.prefetch(messages)          # what every handler will load, in bulk
+        for message, cause in batch:
+            unit.cause = cause                 # events name the message that caused them
+            await handler(message, unit, deps) # load -> rule -> unit.conclude(...)
 
 `conclude` saves the decided state, publishes the decision's events (or, for a refused command, the
 `command.rejected` event, X2) through the outbox, and records the command as processed (X5). A
@@ -13,7 +17,7 @@ refusal caused by an id missing from a projection that has not caught up yet is 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Generic, TypeVar
@@ -46,8 +50,11 @@ class WorkUnit(UnitOfWork, Generic[D]):
         self.caught_up = caught_up
         self.now = clock()
 
+    async def prefetch(self, batch: Sequence[object]) -> None:
+        """Load what the handlers of `batch` will need, in bulk (each worker's unit knows what)."""
+
     async def publish(self, body: Publishable) -> None:
-        """Queue `body` for its topic, with an envelope caused by this unit's message."""
+        """Queue `body` for its topic, with an envelope caused by the message being handled."""
         await self.add_to_outbox(outgoing(body, self.source, self.cause, self.prefix))
 
     async def save(self, decision: D) -> None:
@@ -87,6 +94,13 @@ class SendingUnit:
 
     async def __aenter__(self) -> SendingUnit:
         return self
+
+    async def prefetch(self, batch: Sequence[object]) -> None:
+        """Nothing to load: the sync worker reacts to events alone."""
+
+    @property
+    def writes(self) -> int:
+        return len(self._records)
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:

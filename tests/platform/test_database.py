@@ -146,6 +146,7 @@ async def test_x5_outbox_rows_exist_only_when_the_transaction_commits(engine: As
         async with UnitOfWork(engine, "notes.consumer", "notes") as uow:
             await uow.mark_processed("acct-1", "in-1")
             await uow.add_to_outbox(_record(lost))
+            await uow.flush()  # written inside the transaction (writes are buffered until commit otherwise)
             assert len((await uow.conn.execute(select(outbox).where(outbox.c.producer == "notes"))).all()) == 1
             raise Boom("the state change failed after the outbox write")
     assert await _outbox_rows(engine, "notes") == []
@@ -157,6 +158,7 @@ async def test_x5_outbox_rows_exist_only_when_the_transaction_commits(engine: As
         async with UnitOfWork(engine, "notes.consumer", "notes") as uow:
             await uow.mark_processed("acct-1", "in-1")
             await uow.add_to_outbox(_record(kept))
+            await uow.flush()
             # Not visible to another reader before the commit. (That reader uses a plain engine: the
             # project's SQLite engine opens every transaction with BEGIN IMMEDIATE, reads included, so
             # a reader on it would wait for this writer instead of reading.)

@@ -81,10 +81,11 @@ def build_ref(
     workspace: Workspace = Workspace.INBOX,
     deleted: bool = False,
     version: int = 2,
+    owner_changed_at: datetime | None = None,
 ) -> ConversationRef:
     return ConversationRef(
         id=id, account_id=account_id, channel=channel, subject=subject, owner_id=owner_id,
-        workspace=workspace, deleted=deleted, version=version,
+        workspace=workspace, deleted=deleted, version=version, owner_changed_at=owner_changed_at,
     )
 
 
@@ -108,13 +109,14 @@ def build_ticket(
     deleted: bool = False,
     merged_into: str | None = None,
     version: int = 1,
+    owner_set_at: datetime | None = None,
 ) -> Ticket:
     return Ticket(
         id=id, account_id=account_id, subject=subject, description=description, pipeline=pipeline,
         status=status, state=state, priority=priority, owner_id=owner_id, source_channel=source_channel,
         category=category, workspace=workspace, properties=dict(properties or {}), create_date=create_date,
         close_date=close_date, conversation_ids=conversation_ids, deleted=deleted, merged_into=merged_into,
-        version=version,
+        version=version, owner_set_at=owner_set_at,
     )
 
 

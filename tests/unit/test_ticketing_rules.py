@@ -760,3 +760,48 @@ def test_x1_s3_sync_command_for_another_accounts_ticket_is_not_found(make_ticket
     account = build_account()
     assert decide_for_conversation(cmd, account, make_ticket(account_id="globex"), now).rejection.reason is Reason.NOT_FOUND
     assert decide_for_conversation(cmd, account, make_ticket(owner_id="y"), now).tickets[0].owner_id == "x"
+
+
+# --- S3 against T6 when the news arrives late (S7) -------------------------------------------------
+
+
+def test_s3_s7_a_conversation_owner_change_older_than_the_agents_ticket_owner_change_is_not_applied(make_ticket, now):
+    from datetime import timedelta
+
+    from workers.ticketing.domain import follow_conversation_owner
+
+    agent_set = make_ticket(owner_id="agent-bob", owner_set_at=now)
+    late = follow_conversation_owner(agent_set, "agent-ann", now + timedelta(seconds=1), changed_at=now - timedelta(seconds=5))
+    assert late.noop
+    newer = follow_conversation_owner(agent_set, "agent-ann", now + timedelta(seconds=1), changed_at=now + timedelta(seconds=1))
+    assert newer.tickets[0].owner_id == "agent-ann" and newer.tickets[0].owner_set_at == now + timedelta(seconds=1)
+
+
+def test_t1_s3_a_ticket_takes_its_conversations_owner_with_the_time_it_was_set(make_account, make_ref, now):
+    from datetime import timedelta
+
+    set_earlier = now - timedelta(minutes=3)
+    d = create_ticket(_create(), make_account(), make_ref(owner_id="agent-ann", owner_changed_at=set_earlier), None,
+                      POLICY, "tkt-9", now)
+    assert (d.tickets[0].owner_id, d.tickets[0].owner_set_at) == ("agent-ann", set_earlier)
+    explicit = create_ticket(_create(owner_id="agent-bob"), make_account(), make_ref(owner_id="agent-ann"), None,
+                             POLICY, "tkt-9", now)
+    assert (explicit.tickets[0].owner_id, explicit.tickets[0].owner_set_at) == ("agent-bob", now)
+
+
+def test_t1_t10_creating_or_associating_needs_the_conversation_view_as_of_the_command():
+    from workers.ticketing.domain import current_view_needed
+
+    create = c.CreateTicket(command_id="c", account_id="acme", conversation_id="conv-1")
+    status = c.ChangeTicketStatus(command_id="c", account_id="acme", ticket_id="t", status="closed")
+    assert current_view_needed(create) == Missing(CONVERSATIONS_PROJECTION, "conv-1")
+    assert current_view_needed(status) is None
+
+
+def test_s3_the_view_of_a_conversation_remembers_when_its_owner_changed(make_ref, now):
+    from workers.ticketing.domain import project_conversation_event
+
+    ev = e.ConversationOwnerChanged(conversation_id="conv-1", account_id="acme", version=5, occurred_at=now,
+                                    owner_id="agent-ann", previous_owner_id=None)
+    ref = project_conversation_event(make_ref(version=4), ev)
+    assert (ref.owner_id, ref.owner_changed_at) == ("agent-ann", now)

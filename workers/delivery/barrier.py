@@ -77,6 +77,26 @@ class ProjectionBarrier:
         ends = await consumer.end_offsets([tp])
         return Mark(tp, ends[tp])
 
+    async def marks(self, projection: Projection, keys: set[str]) -> list[Mark]:
+        """The end offsets, now, of the partitions that carry `keys` (one request for all of them)."""
+        admin, consumer = await self._clients()
+        if projection.topic not in self._partitions:
+            described = await admin.describe_topics([projection.topic])
+            self._partitions[projection.topic] = len(described[0]["partitions"])
+        count = self._partitions[projection.topic]
+        parts = sorted({TopicPartition(projection.topic, partition_for(k, count)) for k in keys})
+        ends = await consumer.end_offsets(parts)
+        return [Mark(tp, ends[tp]) for tp in parts]
+
+    async def all_passed(self, projection: Projection, marks: list[Mark]) -> bool:
+        """Whether the projection's group has committed every mark (one request)."""
+        pending = [m for m in marks if m.offset > 0]
+        if not pending:
+            return True
+        admin, _consumer = await self._clients()
+        committed = await admin.list_consumer_group_offsets(projection.group, partitions=[m.partition for m in pending])
+        return all((meta := committed.get(m.partition)) is not None and meta.offset >= m.offset for m in pending)
+
     async def passed(self, projection: Projection, mark: Mark) -> bool:
         """Whether the projection's group has committed `mark` (applied everything before it)."""
         if mark.offset == 0:

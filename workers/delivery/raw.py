@@ -27,3 +27,11 @@ async def raw_parser(record: Any, original: Callable[[Any], Awaitable[Any]]) -> 
 async def raw_decoder(message: Any, _original: Callable[[Any], Awaitable[Any]]) -> Any:
     """The body as bytes, never decoded."""
     return message.body
+
+
+async def raw_batch_parser(records: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
+    """The same for a batch subscriber: `raw_message` is the tuple of records, untouched."""
+    bare = tuple(dataclasses.replace(record, headers=[]) for record in records)
+    message = await original(bare)
+    message.raw_message = tuple(records)
+    return message

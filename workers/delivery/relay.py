@@ -1,7 +1,10 @@
 """The outbox relay: publishes committed outbox rows in order, then marks them sent (X3, X5).
 
-One relay per worker process polls its own rows (`producer` column). On PostgreSQL a transaction
-advisory lock lets only one replica of a worker relay at a time, so rows leave in id order.
+One relay per worker process polls its own rows (`producer` column), woken after every commit that
+wrote some (once per batch). On PostgreSQL a session advisory lock, held on the relay's own
+connection, lets only one replica of a worker relay at a time, so rows leave in id order; no
+transaction stays open while Kafka acknowledges. Rows are published together and marked sent with one
+statement per round.
 A crash between publish and mark-sent publishes those rows again on restart: events are
 at-least-once with stable ids (`ce_id`), and every Ticketflow consumer drops repeats.
 
@@ -22,7 +25,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import and_, delete, exists, select, text, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts.topics import RECORD_MAX_BYTES
 from storage.tables import outbox, processed_messages
@@ -41,7 +44,7 @@ replayed), so a redelivery always still finds its processed id."""
 
 class OutboxRelay:
     def __init__(self, engine: AsyncEngine, producer: AIOKafkaProducer, owner: str,
-                 interval: float = 0.05, batch: int = 500, reader: AsyncEngine | None = None,
+                 interval: float = 0.05, batch: int = 2000, reader: AsyncEngine | None = None,
                  on_fatal: Callable[[str], None] | None = None) -> None:
         self.engine = engine
         self.reader = reader or engine
@@ -53,6 +56,7 @@ class OutboxRelay:
         self.wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock_key = zlib.crc32(f"ticketflow-outbox-{owner}".encode())
+        self._lock_conn: AsyncConnection | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name=f"outbox-relay-{self.owner}")
@@ -65,7 +69,10 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 pass
             self._task = None
-        await self.flush()
+        try:
+            await self.flush()
+        finally:
+            await self._release()
 
     def notify(self) -> None:
         """Called after a commit that wrote outbox rows: publish them now rather than at the next poll."""
@@ -108,18 +115,45 @@ class OutboxRelay:
         return await self._flush_unlocked()
 
     async def _flush_locked(self) -> int:
-        """PostgreSQL: one replica at a time (advisory lock), rows read, published and marked in one transaction."""
-        async with self.engine.connect() as conn, conn.begin():
-            got = await conn.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": self._lock_key})
-            if not got:
-                return 0
+        """PostgreSQL: one replica at a time (a session advisory lock on the relay's own connection);
+        read, publish, then mark sent in a short transaction."""
+        conn = await self._locked_connection()
+        if conn is None:
+            return 0
+        try:
             rows = (await conn.execute(self._unsent())).all()
+            await conn.commit()
             if not rows:
                 return 0
             outcome = await self._publish(rows)
             reached("after_publish_before_mark_sent", self.owner)
             await self._record(conn, outcome)
+            await conn.commit()
+        except BaseException:
+            await self._release()
+            raise
         return outcome.result()
+
+    async def _locked_connection(self) -> AsyncConnection | None:
+        """The relay's connection, holding this worker's advisory lock; None while another replica holds it."""
+        if self._lock_conn is None:
+            conn = await self.engine.connect()
+            got = await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._lock_key})
+            await conn.commit()
+            if not got:
+                await conn.close()
+                return None
+            self._lock_conn = conn
+        return self._lock_conn
+
+    async def _release(self) -> None:
+        """Give the lock back (closing the connection ends the session, and with it the lock)."""
+        conn, self._lock_conn = self._lock_conn, None
+        if conn is not None:
+            try:
+                await conn.close()
+            except Exception as exc:
+                log.debug("relay %s: closing its lock connection: %r", self.owner, exc)
 
     async def _flush_unlocked(self) -> int:
         """SQLite: read and mark in two short transactions, so the write lock is never held while Kafka acks."""

@@ -23,6 +23,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from workers.decision import Missing
 from workers.delivery.backoff import Backoff, until_available
 from workers.delivery.barrier import Mark, Projection, ProjectionBarrier
 from workers.delivery.checkpoints import reached
@@ -90,7 +91,7 @@ class ReliableHandler:
                 else:
                     await asyncio.sleep(0.2)
             except BadMessage as exc:
-                await self._dead_letter(record, type(exc).__name__, exc.reason, exc.detail)
+                await self.dead_letter(record, type(exc).__name__, exc.reason, exc.detail)
                 return
             except asyncio.CancelledError:
                 raise
@@ -107,8 +108,24 @@ class ReliableHandler:
                     await backoff.wait()
                     continue
                 log.exception("processing failed on %s[%s]@%s", record.topic, record.partition, record.offset)
-                await self._dead_letter(record, type(exc).__name__, "processing_failed", repr(exc))
+                await self.dead_letter(record, type(exc).__name__, "processing_failed", repr(exc))
                 return
+
+    async def catch_up(self, needs: set[Missing]) -> frozenset[str]:
+        """Wait until each projection in `needs` has applied everything published, now, on the partitions
+        of the keys named; returns the projections that are caught up (for a whole batch at once)."""
+        assert self.barrier is not None
+        barrier = self.barrier
+        names = sorted({n.projection for n in needs})
+        for name in names:
+            await self._catch_up_one(barrier, self.projections[name], {n.key for n in needs if n.projection == name})
+        return frozenset(names)
+
+    @staticmethod
+    async def _catch_up_one(barrier: ProjectionBarrier, projection: Projection, keys: set[str]) -> None:
+        marks = await until_available(lambda: barrier.marks(projection, keys), "Kafka", log)
+        while not await until_available(lambda: barrier.all_passed(projection, marks), "Kafka", log):
+            await asyncio.sleep(0.2)
 
     async def _mark(self, exc: NotYetKnown) -> Mark:
         """Where the projection must get to (retrying while the broker is unreachable)."""
@@ -120,7 +137,7 @@ class ReliableHandler:
         projection = self.projections[exc.projection]
         return await until_available(lambda: self.barrier.passed(projection, mark), "Kafka", log)  # type: ignore[union-attr]
 
-    async def _dead_letter(self, record: Any, error_class: str, reason: str, detail: str) -> None:
+    async def dead_letter(self, record: Any, error_class: str, reason: str, detail: str) -> None:
         """Publish the dead letter, retrying transient failures forever. A permanent failure is tried once
         more with the minimal dead letter (coordinates, key, reason); if that fails too, nothing can
         take the record: the worker is told to stop and this record is held (never acked)."""

@@ -1,25 +1,42 @@
 """The inbound worker's tables as repositories of its domain values (it is the only writer of
-contacts, conversations and messages), and its unit of work."""
+contacts, conversations and messages), and its unit of work.
+
+Repositories remember what they loaded and what was written in this unit (a batch of messages), so
+a later message of the batch sees an earlier one's effects; `InboundUnit.prefetch` loads what a whole
+batch needs in a handful of queries; writes go to the unit's buffers and reach the database in bulk
+at commit. On PostgreSQL, conversations are loaded `FOR UPDATE`: the messages consumer and the
+commands consumer may touch one conversation at once, and the second waits for the first's commit.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import or_, select
 
+from contracts import commands as c
 from contracts.common import Channel, ConversationStatus, Workspace
 from contracts.inbound import InboundMessage
 from storage.columns import plain_values
 from storage.tables import contacts, conversations, messages
-from storage.unit_of_work import now_utc
+from storage.unit_of_work import UnitOfWork, in_pairs, now_utc
 from workers.accounts import Accounts
-from workers.delivery.errors import BadMessage, ConcurrentUpdate
-from workers.inbound.domain import Contact, Conversation, ConversationDecision, Message
+from workers.delivery.errors import BadMessage
+from workers.inbound.domain import (
+    Contact,
+    Conversation,
+    ConversationDecision,
+    Message,
+    normalise_email,
+    normalise_phone,
+)
 from workers.unit import WorkUnit
 
 OWNER = "inbound"
+ThreadKey = tuple[str, str, str]
+"""(account, channel, thread key)"""
 
 
 def _conversation(row: Any) -> Conversation:
@@ -34,83 +51,166 @@ def _contact(row: Any) -> Contact:
     return Contact(id=row.id, account_id=row.account_id, email=row.email, phone=row.phone, name=row.name)
 
 
+def _thread(msg: InboundMessage) -> ThreadKey:
+    return (msg.account_id, msg.channel.value, msg.channel_thread_key)
+
+
 class Conversations:
-    """Conversations, remembering the version each was loaded at (optimistic writes)."""
+    """Conversations by id and by thread, loaded once per unit and written at commit."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
-        self._loaded: dict[str, int] = {}
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self._by_id: dict[str, Conversation | None] = {}
+        self._threads: dict[ThreadKey, Conversation | None] = {}
+        self._stored: set[str] = set()
 
-    def _seen(self, row: Any) -> Conversation | None:
-        if row is None:
-            return None
-        conv = _conversation(row)
-        self._loaded.setdefault(conv.id, conv.version)
-        return conv
+    def _select(self) -> Any:
+        query = select(conversations)
+        return query.with_for_update() if self.uow.postgres else query
+
+    def _remember(self, rows: Iterable[Any]) -> None:
+        for row in rows:
+            conv = _conversation(row)
+            self._by_id.setdefault(conv.id, conv)
+            self._stored.add(conv.id)
+
+    async def load(self, ids: Iterable[str]) -> None:
+        wanted = sorted(set(ids) - set(self._by_id))
+        if wanted:
+            self._remember((await self.uow.conn.execute(
+                self._select().where(conversations.c.id.in_(wanted)).order_by(conversations.c.id))).all())
+            self._by_id.update({i: None for i in wanted if i not in self._by_id})
+
+    async def load_threads(self, keys: Iterable[ThreadKey]) -> None:
+        wanted = sorted(set(keys) - set(self._threads))
+        if not wanted:
+            return
+        rows = (await self.uow.conn.execute(self._select().where(
+            in_pairs((conversations.c.account_id, conversations.c.thread_key), {(a, k) for a, _c, k in wanted}),
+            conversations.c.deleted.is_(False)).order_by(conversations.c.id))).all()
+        self._remember(rows)
+        newest: dict[ThreadKey, Any] = {}
+        for row in rows:
+            key = (row.account_id, row.channel, row.thread_key)
+            if key not in newest or (row.created_at, row.id) > (newest[key].created_at, newest[key].id):
+                newest[key] = row
+        for key in wanted:
+            self._threads[key] = self._by_id.get(newest[key].id) if key in newest else None
 
     async def get(self, conversation_id: str) -> Conversation | None:
-        return self._seen((await self.conn.execute(
-            select(conversations).where(conversations.c.id == conversation_id))).first())
+        await self.load([conversation_id])
+        return self._by_id[conversation_id]
 
     async def thread_of(self, msg: InboundMessage) -> Conversation | None:
         """The newest conversation of the message's thread that is not in the trash (C1)."""
-        return self._seen((await self.conn.execute(
-            select(conversations).where(
-                conversations.c.account_id == msg.account_id, conversations.c.channel == msg.channel.value,
-                conversations.c.thread_key == msg.channel_thread_key, conversations.c.deleted.is_(False),
-            ).order_by(conversations.c.created_at.desc(), conversations.c.id.desc()).limit(1))).first())
+        await self.load_threads([_thread(msg)])
+        return self._threads[_thread(msg)]
 
-    async def save(self, conv: Conversation) -> None:
+    def save(self, conv: Conversation) -> None:
         values = {**plain_values(asdict(conv)), "updated_at": now_utc()}
-        loaded = self._loaded.get(conv.id)
-        if loaded is None:
-            await self.conn.execute(insert(conversations).values(**values))
+        if conv.id in self._stored:
+            self.uow.update(conversations, "id", values)
         else:
-            result = await self.conn.execute(update(conversations).where(
-                conversations.c.id == conv.id, conversations.c.version == loaded).values(**values))
-            if result.rowcount != 1:
-                raise ConcurrentUpdate(f"conversation {conv.id} changed since version {loaded}")
-        self._loaded[conv.id] = conv.version
+            self.uow.insert(conversations, values)
+            self._stored.add(conv.id)
+        self._by_id[conv.id] = conv
+        key = (conv.account_id, conv.channel.value, conv.thread_key)
+        current = self._threads.get(key)
+        if conv.deleted:
+            if current is not None and current.id == conv.id:
+                self._threads[key] = None
+        elif current is None or current.id == conv.id or conv.created_at >= current.created_at:
+            self._threads[key] = conv
 
 
 class Contacts:
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
+    """Contacts by id and by address (C1), loaded once per unit; new ones written at commit."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self._by_id: dict[str, Contact | None] = {}
+        self._addresses: set[tuple[str, str]] = set()
+        self._by_address: dict[tuple[str, str], list[Contact]] = {}
+
+    def _remember(self, rows: Iterable[Any]) -> None:
+        for row in rows:
+            contact = _contact(row)
+            if contact.id in self._by_id:
+                continue
+            self._by_id[contact.id] = contact
+            for address in (contact.email, contact.phone):
+                if address:
+                    self._by_address.setdefault((contact.account_id, address), []).append(contact)
+
+    async def load(self, ids: Iterable[str]) -> None:
+        wanted = sorted(set(ids) - set(self._by_id))
+        if wanted:
+            self._remember((await self.uow.conn.execute(select(contacts).where(contacts.c.id.in_(wanted)))).all())
+            self._by_id.update({i: None for i in wanted if i not in self._by_id})
+
+    async def load_addresses(self, addresses: Iterable[tuple[str, str]]) -> None:
+        """Load the contacts with any of these (account, email-or-phone), oldest first."""
+        wanted = set(addresses) - self._addresses
+        if not wanted:
+            return
+        accounts = sorted({a for a, _x in wanted})
+        values = sorted({x for _a, x in wanted})
+        rows = (await self.uow.conn.execute(select(contacts).where(
+            contacts.c.account_id.in_(accounts), or_(contacts.c.email.in_(values), contacts.c.phone.in_(values)))
+            .order_by(contacts.c.created_at, contacts.c.id))).all()
+        self._remember(rows)
+        self._addresses |= wanted
 
     async def get(self, contact_id: str) -> Contact | None:
-        row = (await self.conn.execute(select(contacts).where(contacts.c.id == contact_id))).first()
-        return _contact(row) if row else None
+        await self.load([contact_id])
+        return self._by_id[contact_id]
 
     async def with_address(self, account_id: str, email: str | None, phone: str | None) -> list[Contact]:
         """C1's candidates: the account's contacts with this email or this phone, oldest first."""
-        conds = [col == value for col, value in ((contacts.c.email, email), (contacts.c.phone, phone)) if value]
-        if not conds:
-            return []
-        rows = (await self.conn.execute(select(contacts).where(
-            and_(contacts.c.account_id == account_id, or_(*conds))).order_by(contacts.c.created_at))).all()
-        return [_contact(r) for r in rows]
+        keys = [(account_id, x) for x in (email, phone) if x]
+        await self.load_addresses(keys)
+        found: list[Contact] = []
+        for key in keys:
+            found += [k for k in self._by_address.get(key, []) if k not in found]
+        return found
 
-    async def add(self, contact: Contact) -> None:
-        await self.conn.execute(insert(contacts).values(**asdict(contact), created_at=now_utc()))
+    def add(self, contact: Contact) -> None:
+        self.uow.insert(contacts, {**asdict(contact), "created_at": now_utc()})
+        self._remember([contact])
 
 
 class Messages:
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
+    """Which channel messages are stored (C2), loaded once per unit; new ones written at commit."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self._checked: set[ThreadKey] = set()
+        self._stored: set[ThreadKey] = set()
+
+    async def load(self, msgs: Iterable[InboundMessage]) -> None:
+        wanted = {(m.account_id, m.channel.value, m.channel_message_id) for m in msgs} - self._checked
+        if not wanted:
+            return
+        rows = (await self.uow.conn.execute(select(messages.c.account_id, messages.c.channel, messages.c.channel_message_id)
+                                            .where(in_pairs((messages.c.account_id, messages.c.channel_message_id),
+                                                            {(a, m) for a, _c, m in wanted})))).all()
+        self._stored |= {(r.account_id, r.channel, r.channel_message_id) for r in rows}
+        self._checked |= wanted
 
     async def stored(self, msg: InboundMessage) -> bool:
         """C2: has this channel message been stored already?"""
-        row = (await self.conn.execute(select(messages.c.id).where(
-            messages.c.account_id == msg.account_id, messages.c.channel == msg.channel.value,
-            messages.c.channel_message_id == msg.channel_message_id))).first()
-        return row is not None
+        await self.load([msg])
+        return (msg.account_id, msg.channel.value, msg.channel_message_id) in self._stored
 
-    async def add(self, message: Message, channel: Channel) -> None:
-        await self.conn.execute(insert(messages).values(**plain_values(asdict(message)), channel=channel.value))
+    def add(self, message: Message, channel: Channel) -> None:
+        self.uow.insert(messages, {**plain_values(asdict(message)), "channel": channel.value})
+        if message.channel_message_id is not None:
+            self._stored.add((message.account_id, channel.value, message.channel_message_id))
 
 
 class InboundUnit(WorkUnit[ConversationDecision]):
-    """The inbound worker's unit of work: its repositories and how a decision is saved."""
+    """The inbound worker's unit of work: its repositories, what a batch loads up front, and how a
+    decision is saved."""
 
     conversations: Conversations
     contacts: Contacts
@@ -119,17 +219,34 @@ class InboundUnit(WorkUnit[ConversationDecision]):
 
     async def __aenter__(self) -> InboundUnit:
         await super().__aenter__()
-        self.conversations, self.contacts = Conversations(self.conn), Contacts(self.conn)
-        self.messages, self.accounts = Messages(self.conn), Accounts(self.conn, OWNER)
+        self.conversations, self.contacts = Conversations(self), Contacts(self)
+        self.messages, self.accounts = Messages(self), Accounts(self.conn, OWNER)
         return self
+
+    async def prefetch(self, batch: Sequence[object]) -> None:
+        """Everything the batch's handlers will load, in one query per kind."""
+        inbound = [m for m in batch if isinstance(m, InboundMessage)]
+        commands = [m for m in batch if isinstance(m, c.ConversationCommand)]
+        await self.accounts.load({m.account_id for m in inbound} | {m.account_id for m in commands})
+        if inbound:
+            await self.messages.load(inbound)
+            await self.conversations.load_threads({_thread(m) for m in inbound})
+            addresses = {(m.account_id, x) for m in inbound
+                         for x in (normalise_email(m.sender_email), normalise_phone(m.sender_phone)) if x}
+            await self.contacts.load_addresses(addresses)
+        if commands:
+            await self.remember_processed((m.account_id, m.command_id) for m in commands)
+            await self.conversations.load({m.conversation_id for m in commands})
+            convs = [await self.conversations.get(m.conversation_id) for m in commands]
+            await self.contacts.load({conv.contact_id for conv in convs if conv is not None})
 
     async def save(self, decision: ConversationDecision) -> None:
         if decision.new_contact is not None:
-            await self.contacts.add(decision.new_contact)
+            self.contacts.add(decision.new_contact)
         if decision.conversation is not None:
-            await self.conversations.save(decision.conversation)
+            self.conversations.save(decision.conversation)
             if decision.message is not None:
-                await self.messages.add(decision.message, decision.conversation.channel)
+                self.messages.add(decision.message, decision.conversation.channel)
 
     async def conclude_message(self, msg: InboundMessage, decision: ConversationDecision) -> None:
         """An inbound message's outcome: stored with its events, or (refused) a dead letter (X4)."""
@@ -141,4 +258,3 @@ class InboundUnit(WorkUnit[ConversationDecision]):
             await self.publish(event)
         if decision.conversation is not None:
             await self.mark_processed(msg.account_id, msg.natural_id())
-

@@ -58,7 +58,7 @@ def when_ticket_created_in_help_desk_move_its_conversations(event_id: str, ev: e
 def when_conversation_owner_changed_ticket_follows(event_id: str, ev: e.ConversationOwnerChanged) -> list[c.Command]:
     """S3."""
     return [c.ApplyConversationOwnerToTicket(
-        conversation_id=ev.conversation_id, owner_id=ev.owner_id,
+        conversation_id=ev.conversation_id, owner_id=ev.owner_id, changed_at=ev.occurred_at,
         **_common(event_id, "owner", ev.conversation_id, ev.account_id))]
 
 

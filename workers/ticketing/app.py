@@ -17,7 +17,7 @@ from workers.decision import ACCOUNTS_PROJECTION
 from workers.delivery.parsing import public
 from workers.runtime import Worker
 from workers.settings import Settings
-from workers.ticketing.domain import CONVERSATIONS_PROJECTION, HelpDeskPolicy
+from workers.ticketing.domain import CONVERSATIONS_PROJECTION, HelpDeskPolicy, current_view_needed
 from workers.ticketing.handlers import HANDLERS, PROJECTION, TicketingDeps
 from workers.ticketing.repositories import OWNER, TicketingUnit
 
@@ -29,7 +29,7 @@ def build(settings: Settings) -> Worker:
     worker.projection(CONVERSATIONS_PROJECTION, "conversations", CONVERSATION_EVENTS)
     unit = worker.database_unit(TicketingUnit)
     worker.consume(TICKET_COMMANDS, "commands", public(ticket_command_adapter.validate_python), "ticket command",
-                   HANDLERS, unit)
+                   HANDLERS, unit, requires=current_view_needed)
     worker.consume(TICKET_COMMANDS_INTERNAL, "sync-commands", ticket_command_adapter.validate_python, "ticket command",
                    HANDLERS, unit)
     worker.publishes(TICKET_EVENTS, REJECTIONS)

@@ -38,6 +38,7 @@ class ConversationRef:
     workspace: Workspace
     deleted: bool
     version: int
+    owner_changed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,9 @@ class Ticket:
     deleted: bool = False
     merged_into: str | None = None
     version: int = 1
+    owner_set_at: datetime | None = None
+    """When the information the owner came from is from: the conversation's owner change it was taken
+    from (T1, S3), or the agent's change (T6). An older conversation owner change is not applied (S7)."""
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,8 @@ def create_ticket(
     if (bad_custom := validate_properties(account, dict(cmd.properties), custom_only=True)) is not None:
         return TicketDecision(rejection=bad_custom)
     owner = None if cmd.without_owner else (cmd.owner_id or conv.owner_id)
+    from_conversation = not cmd.without_owner and not cmd.owner_id
+    owner_set_at = (conv.owner_changed_at or now) if from_conversation else now
     to_help_desk = policy.applies_to(account) or conv.workspace is Workspace.HELP_DESK
     ticket = Ticket(
         id=new_ticket_id, account_id=account.account_id,
@@ -176,7 +182,7 @@ def create_ticket(
         workspace=Workspace.HELP_DESK if to_help_desk else Workspace.INBOX,
         properties=dict(cmd.properties), create_date=now,
         close_date=now if state is StatusState.CLOSED else None,
-        conversation_ids=(conv.id,),
+        conversation_ids=(conv.id,), owner_set_at=owner_set_at,
     )
     created = _ev(
         e.TicketCreated, ticket, now, subject=ticket.subject, description=ticket.description,
@@ -240,11 +246,11 @@ def change_status(cmd: c.ChangeTicketStatus, account: Account, t: Ticket, now: d
     return TicketDecision(tickets=(new,), events=tuple(events))
 
 
-def change_owner(t: Ticket, owner_id: str | None, now: datetime) -> TicketDecision:
+def change_owner(t: Ticket, owner_id: str | None, now: datetime, set_at: datetime | None = None) -> TicketDecision:
     """T6/S4: only the ticket's owner changes; no conversation command follows."""
     if owner_id == t.owner_id:
         return NOTHING
-    new = replace(t, owner_id=owner_id, version=t.version + 1)
+    new = replace(t, owner_id=owner_id, version=t.version + 1, owner_set_at=set_at or now)
     changed = _ev(e.TicketOwnerChanged, new, now, owner_id=owner_id, previous_owner_id=t.owner_id)
     return TicketDecision(tickets=(new,), events=(changed,))
 
@@ -340,11 +346,17 @@ def decide_ticket_command(
     return TICKET_RULES[type(cmd)](cmd, account, t, now)
 
 
-def follow_conversation_owner(t: Ticket | None, owner_id: str | None, now: datetime) -> TicketDecision:
-    """S3: the conversation's new owner becomes its ticket's owner (nothing when it has no live ticket)."""
+def follow_conversation_owner(t: Ticket | None, owner_id: str | None, now: datetime,
+                              changed_at: datetime | None = None) -> TicketDecision:
+    """S3: the conversation's new owner becomes its ticket's owner (nothing when it has no live ticket).
+
+    S7: a conversation owner change older than the ticket's owner (an agent changed the ticket's owner
+    since, T6, or the ticket took a newer one) is late news and changes nothing."""
     if t is None or t.deleted or t.merged_into:
         return NOTHING
-    return change_owner(t, owner_id, now)
+    if changed_at is not None and t.owner_set_at is not None and changed_at < t.owner_set_at:
+        return NOTHING
+    return change_owner(t, owner_id, now, set_at=changed_at)
 
 
 def delete_with_conversation(t: Ticket | None, now: datetime) -> TicketDecision:
@@ -364,6 +376,16 @@ def decide_for_conversation(cmd: c.ApplyConversationOwnerToTicket | c.DeleteTick
     return CONVERSATION_RULES[type(cmd)](cmd, t, now)
 
 
+def current_view_needed(cmd: object) -> Missing | None:
+    """Commands whose rule reads the ticketing worker's view of a conversation (T1's defaults, T2, T10) need
+    that view as of the command's arrival: the delivery core waits until the conversations projection
+    has applied everything published before it (ADR 5). Without that, a ticket created right after its
+    conversation's owner changed would take the old owner."""
+    if isinstance(cmd, (c.CreateTicket, c.AssociateConversation)):
+        return Missing(CONVERSATIONS_PROJECTION, cmd.conversation_id)
+    return None
+
+
 def project_conversation_event(ref: ConversationRef | None, event: Any) -> ConversationRef | None:
     """The ticketing worker's view of a conversation after `event`; None when the event is stale (S7)."""
     if ref is not None and event.version <= ref.version:
@@ -372,12 +394,13 @@ def project_conversation_event(ref: ConversationRef | None, event: Any) -> Conve
         return ConversationRef(
             id=event.conversation_id, account_id=event.account_id, channel=event.channel, subject=event.subject,
             owner_id=event.owner_id, workspace=event.workspace, deleted=False, version=event.version,
+            owner_changed_at=event.occurred_at,
         )
     if ref is None:
         return None
     changes: dict[str, Any] = {"version": event.version}
     if isinstance(event, e.ConversationOwnerChanged):
-        changes["owner_id"] = event.owner_id
+        changes |= {"owner_id": event.owner_id, "owner_changed_at": event.occurred_at}
     elif isinstance(event, e.ConversationMovedToHelpDesk):
         changes["workspace"] = Workspace.HELP_DESK
     elif isinstance(event, e.ConversationDeleted):
@@ -396,7 +419,8 @@ TICKET_RULES: dict[type, TicketRule] = {
 }
 
 CONVERSATION_RULES: dict[type, Callable[[Any, Ticket | None, datetime], TicketDecision]] = {
-    c.ApplyConversationOwnerToTicket: lambda cmd, t, now: follow_conversation_owner(t, cmd.owner_id, now),
+    c.ApplyConversationOwnerToTicket: lambda cmd, t, now: follow_conversation_owner(t, cmd.owner_id, now,
+                                                                                   cmd.changed_at),
     c.DeleteTicketOfConversation: lambda _cmd, t, now: delete_with_conversation(t, now),
 }
 """The sync worker's commands that name a conversation, by type: its ticket (or none) follows."""

@@ -71,7 +71,7 @@ async def project_conversation(event: e.ConversationEvent, uow: TicketingUnit, _
     """The ticketing worker's view of conversations (T1 defaults, X1, T10); stale versions change nothing (S7)."""
     new = domain.project_conversation_event(await uow.conversations.get(event.conversation_id), event)
     if new is not None:
-        await uow.conversations.save(new)
+        uow.conversations.save(new)
 
 
 HANDLERS: Handlers = {

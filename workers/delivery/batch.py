@@ -1,0 +1,166 @@
+"""The batch pipeline (X4, X5): what one poll returns is processed in order inside ONE database
+transaction, then the offsets are committed once.
+
+    parse each record -> unit.prefetch(all messages) -> handler per message, in order -> flush, commit
+    -> dead letters of the batch's bad records (acked by the broker) -> ack (commit the offsets)
+
+* A record that is bad input (unreadable, or a handler refusing it as bad before writing anything) is
+  dead-lettered without losing the rest of the batch.
+* A record that names something a projection has not applied yet ends the batch there: the records
+  before it commit, it is handled alone (waiting for the projection, ADR 5), then the rest go on.
+* A transient failure rolls the whole transaction back and retries it, with backoff, forever.
+* A conflict (a unique key raced by another process) retries the batch a few times; any other error,
+  or a conflict that keeps coming, falls back to one record at a time (`ReliableHandler.run`), which
+  isolates the record that fails and dead-letters it as `processing_failed`.
+* Nothing commits an offset past a record that is not done: the ack comes last, after all of the above.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from contracts.envelope import Envelope
+from workers.decision import Missing
+from workers.delivery.backoff import Backoff
+from workers.delivery.checkpoints import reached
+from workers.delivery.errors import BadMessage, NotYetKnown, is_conflict, is_transient
+from workers.delivery.incoming import natural_envelope
+from workers.delivery.parsing import Read, envelope_of, parse_with
+from workers.delivery.reliable import MAX_CONFLICT_RETRIES, Process, ReliableHandler
+
+log = logging.getLogger("ticketflow.delivery")
+
+UnitFactory = Callable[[str, Envelope, frozenset[str]], Any]
+Requires = Callable[[Any], "Missing | None"]
+"""requires(message): the projection a message's rule needs current, if any (ADR 5)."""
+BATCH_CAUSE = Envelope(id="batch", type="batch", source="/ticketflow", time=datetime(2000, 1, 1, tzinfo=UTC))
+"""The unit's cause until the first message sets its own (nothing is published under it)."""
+
+
+@dataclass
+class Outcome:
+    """What one transaction over (part of) a batch did."""
+
+    dead: list[tuple[int, Any, BadMessage]]
+    waiting: int | None = None
+    """Index of a record that must wait for a projection alone (the records before it committed)."""
+
+
+class BatchRunner:
+    """Runs the records of one poll for one input of a worker."""
+
+    def __init__(self, reliable: ReliableHandler, read: Read, what: str, handlers: Any, unit: UnitFactory,
+                 deps: Any, one: Process, requires: Requires | None = None) -> None:
+        self.reliable = reliable
+        self.read = read
+        self.what = what
+        self.handlers = handlers
+        self.unit = unit
+        self.deps = deps
+        self.one = one
+        self.requires = requires
+        self.sizes: list[int] = []
+        """Sizes of the batches handled (read by metrics)."""
+
+    @property
+    def consumer(self) -> str:
+        return self.reliable.consumer
+
+    async def handle(self, message: Any) -> None:
+        """Process the FastStream batch message's records, then ack them all at once."""
+        records = list(message.raw_message)
+        self.sizes.append(len(records))
+        await self.run(records)
+        reached("after_commit_before_ack", self.consumer)
+        await message.ack()
+
+    async def run(self, records: Sequence[Any]) -> None:
+        pending = list(records)
+        while pending:
+            pending = await self._run_some(pending)
+
+    async def _run_some(self, records: list[Any]) -> list[Any]:
+        """Process `records` from the first; returns those left for the next round."""
+        caught_up = await self._catch_up(records)
+        outcome = await self._transaction_with_retries(records, caught_up)
+        if outcome is None:  # fell back to one at a time: all done
+            return []
+        for _i, record, exc in outcome.dead:
+            await self.reliable.dead_letter(record, type(exc).__name__, exc.reason, exc.detail)
+        if outcome.waiting is None:
+            return []
+        await self.reliable.run(records[outcome.waiting], self.one)
+        return records[outcome.waiting + 1:]
+
+    async def _catch_up(self, records: list[Any]) -> frozenset[str]:
+        """The projections the batch's messages need current (e.g. T1 reads the view of conversations),
+        waited for once for the whole batch."""
+        if self.requires is None:
+            return frozenset()
+        needs: set[Missing] = set()
+        for record in records:
+            try:
+                message = parse_with(record, self.read, self.what)
+            except BadMessage:
+                continue
+            if message is not None and (need := self.requires(message)) is not None:
+                needs.add(need)
+        return await self.reliable.catch_up(needs) if needs else frozenset()
+
+    async def _transaction_with_retries(self, records: list[Any], caught_up: frozenset[str]) -> Outcome | None:
+        backoff = Backoff(0.1, self.reliable.max_backoff)
+        conflicts = 0
+        while True:
+            try:
+                return await self._transaction(records, caught_up)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if is_transient(exc):
+                    log.warning("transient failure on a batch of %d from %s, retrying in %.1fs: %r",
+                                len(records), self.consumer, backoff.delay, exc)
+                    await backoff.wait()
+                    continue
+                if is_conflict(exc) and conflicts < MAX_CONFLICT_RETRIES:
+                    conflicts += 1
+                    await asyncio.sleep(0.05 * conflicts)
+                    continue
+                log.warning("batch of %d from %s failed (%r): one record at a time", len(records), self.consumer, exc)
+                for record in records:
+                    await self.reliable.run(record, self.one)
+                return None
+
+    async def _transaction(self, records: list[Any], caught_up: frozenset[str]) -> Outcome:
+        outcome = Outcome(dead=[])
+        parsed: list[tuple[int, Any, Any, Envelope]] = []
+        for i, record in enumerate(records):
+            try:
+                message = parse_with(record, self.read, self.what)
+                if message is not None and type(message) in self.handlers:
+                    parsed.append((i, record, message, envelope_of(record) or natural_envelope(message)))
+            except BadMessage as exc:
+                outcome.dead.append((i, record, exc))
+        async with self.unit(self.consumer, BATCH_CAUSE, caught_up) as uow:
+            await uow.prefetch([message for _i, _r, message, _c in parsed])
+            for i, record, message, cause in parsed:
+                uow.cause = cause
+                before = uow.writes
+                try:
+                    await self.handlers[type(message)](message, uow, self.deps)
+                except NotYetKnown:
+                    if uow.writes != before:
+                        raise
+                    outcome.waiting = i
+                    break
+                except BadMessage as exc:
+                    if uow.writes != before:
+                        raise
+                    outcome.dead.append((i, record, exc))
+        if outcome.waiting is not None:
+            outcome.dead = [d for d in outcome.dead if d[0] < outcome.waiting]
+        return outcome
