@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
 from enum import Enum
 from typing import Any
 
@@ -14,3 +15,8 @@ def plain(value: Any) -> Any:
 def plain_values(values: Mapping[str, Any]) -> dict[str, Any]:
     """`values` with every enum replaced by its value (the row to insert or update)."""
     return {k: plain(v) for k, v in values.items()}
+
+
+def row_of(value: Any) -> dict[str, Any]:
+    """A dataclass instance's fields as a dict, shallow (`dataclasses.asdict` deep-copies every value)."""
+    return {f.name: getattr(value, f.name) for f in fields(value)}

@@ -8,13 +8,16 @@ import signal
 
 from storage.migrate import upgrade_async
 from workers.delivery.backoff import until_available
+from workers.observability.config import ObservabilitySettings
+from workers.observability.process import Observability
+from workers.observability.tracing import configure_tracing
 from workers.runtime import Worker
 from workers.settings import Settings
 
 WORKERS = ("inbound", "ticketing", "sync")
 
 
-def build_worker(name: str, settings: Settings) -> Worker:
+def build_worker(name: str, settings: Settings, obs: Observability | None = None) -> Worker:
     if name == "inbound":
         from workers.inbound.app import build
     elif name == "ticketing":
@@ -23,7 +26,7 @@ def build_worker(name: str, settings: Settings) -> Worker:
         from workers.sync.app import build
     else:
         raise ValueError(f"unknown worker {name!r}; choose from {', '.join(WORKERS)}")
-    return build(settings)
+    return build(settings, obs)
 
 
 def worker_groups(settings: Settings, names: tuple[str, ...] = WORKERS) -> list[tuple[str, str]]:
@@ -36,10 +39,13 @@ def worker_groups(settings: Settings, names: tuple[str, ...] = WORKERS) -> list[
     return groups
 
 
-async def start_workers(settings: Settings, names: tuple[str, ...] = WORKERS) -> list[Worker]:
+async def start_workers(settings: Settings, names: tuple[str, ...] = WORKERS,
+                        obs: Observability | None = None) -> list[Worker]:
+    """Build and start the workers `names` in this process (migrating first, unless switched off); with
+    `obs`, they report to this process's metrics and health."""
     if settings.migrate_on_start:
         await until_available(lambda: upgrade_async(settings.database_url), "database", logging.getLogger("ticketflow"))
-    workers = [build_worker(n, settings) for n in names]
+    workers = [build_worker(n, settings, obs) for n in names]
     for worker in workers:
         await worker.start(migrate=False)
     return workers
@@ -61,7 +67,19 @@ async def run_until_stopped(settings: Settings, names: tuple[str, ...]) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    workers = await start_workers(settings, names)
+    tracing = configure_tracing(f"ticketflow-{'-'.join(names)}")
+    obs = Observability(ObservabilitySettings.from_env(), kafka_options=settings.kafka.options())
+    await obs.start()
+    try:
+        return await _run(settings, names, stop, obs)
+    finally:
+        await obs.stop()
+        if tracing is not None:
+            tracing.shutdown()
+
+
+async def _run(settings: Settings, names: tuple[str, ...], stop: asyncio.Event, obs: Observability) -> int:
+    workers = await start_workers(settings, names, obs)
     logging.getLogger("ticketflow").info("workers %s running on %s; Ctrl-C stops", ", ".join(names),
                                           settings.bootstrap_servers)
     waits = [asyncio.ensure_future(stop.wait())] + [asyncio.ensure_future(w.failed.wait()) for w in workers]

@@ -29,7 +29,7 @@ class Accounts:
 
     async def load(self, account_ids: Iterable[str]) -> None:
         """Load these accounts in one query."""
-        wanted = sorted(set(account_ids) - set(self._known))
+        wanted = sorted({i for i in account_ids if i not in self._known})
         if not wanted:
             return
         rows = (await self.conn.execute(select(account_views.c.account_id, account_views.c.body).where(

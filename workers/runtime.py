@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -30,7 +30,11 @@ from workers.delivery.parsing import Read, envelope_of, parse_with
 from workers.delivery.raw import raw_batch_parser, raw_decoder, raw_parser
 from workers.delivery.relay import OutboxRelay
 from workers.delivery.reliable import ReliableHandler
+from workers.delivery.report import SILENT, Report
 from workers.handling import Deps, Handlers
+from workers.observability.config import ObservabilitySettings
+from workers.observability.process import Observability
+from workers.observability.tracing import configure_tracing
 from workers.settings import Settings
 from workers.unit import SendingUnit, WorkUnit
 
@@ -47,10 +51,14 @@ class MissingTopics(ConnectionError):
 class Worker:
     """One worker process. `start()`/`stop()` for embedding (tests, the demo), `app()` for `faststream run`."""
 
-    def __init__(self, name: str, settings: Settings, uses_database: bool = True, deps: Deps | None = None) -> None:
+    def __init__(self, name: str, settings: Settings, uses_database: bool = True, deps: Deps | None = None,
+                 obs: Observability | None = None) -> None:
         self.name = name
         self.settings = settings
         self.deps = deps or Deps()
+        self.obs = obs
+        self.report: Report = SILENT
+        """What the delivery core counts (the process's metrics once `open()` registered this worker)."""
         self.source = f"/ticketflow/{name}"
         self.uses_database = uses_database
         self.broker = KafkaBroker(
@@ -64,6 +72,7 @@ class Worker:
             graceful_timeout=30.0,
             logger=logging.getLogger(f"ticketflow.{name}.faststream"),
             log_level=logging.DEBUG,
+            middlewares=[obs.middleware(name)] if obs is not None else (),
         )
         self._producer: AIOKafkaProducer | None = None
         self._engine: AsyncEngine | None = None
@@ -144,7 +153,7 @@ class Worker:
         def make(consumer: str, cause: Envelope, caught_up: frozenset[str]) -> WorkUnit[Any]:
             return cls(self.engine, consumer, self.name, source=self.source, prefix=self.settings.topic_prefix,
                        cause=cause, caught_up=caught_up, before_commit=lambda: reached("before_db_commit", consumer),
-                       after_commit=self.committed, clock=self.deps.clock)
+                       after_commit=self.committed, clock=self.deps.clock, report=self.report)
         return make
 
     def sending_unit(self) -> UnitFactory:
@@ -186,12 +195,16 @@ class Worker:
             barrier=self.barrier,
             projections=self.projections,
             on_fatal=self.fail,
+            report=lambda: self.report,
+            worker=self.name,
         )
 
     def fail(self, reason: str) -> None:
         """Something can neither be processed nor parked: the worker must stop (see `run_until_stopped`)."""
         if self.failure is None:
             self.failure = reason
+        if self.obs is not None:
+            self.obs.health.fail(reason)
         self.failed.set()
 
     def committed(self) -> None:
@@ -206,11 +219,14 @@ class Worker:
             if migrate and self.settings.migrate_on_start:
                 await until_available(lambda: upgrade_async(self.settings.database_url), "database", log)
             self._engine = create_engine(self.settings.database_url)
-        self._producer = await until_available(self._start_producer, "Kafka", log)
+        if self.obs is not None:
+            groups = [(self.settings.group(self.name, purpose), topic) for purpose, topic in self.inputs]
+            self.report = self.obs.worker(self.name, engine=self._engine, groups=groups)
+        self._producer = await until_available(self._start_producer, "Kafka", log, report=self.report)
         if self.uses_database:
             self._reader = create_engine(self.settings.database_url, writer=False)
             self.relay = OutboxRelay(self.engine, self.producer, self.name, self.settings.relay_interval_seconds,
-                                     reader=self._reader, on_fatal=self.fail)
+                                     reader=self._reader, on_fatal=self.fail, report=self.report)
             self.relay.start()
 
     async def _start_producer(self) -> AIOKafkaProducer:
@@ -238,9 +254,12 @@ class Worker:
 
     async def start(self, migrate: bool = True) -> None:
         await self.open(migrate)
-        await until_available(self._inputs_exist, "Kafka topics", log)
-        await until_available(self.broker.start, "Kafka", log)
+        await until_available(self._inputs_exist, "Kafka topics", log, report=self.report)
+        await until_available(self.broker.start, "Kafka", log, report=self.report)
         self._started = True
+        if self.obs is not None:
+            self.obs.health.set(f"{self.name}.broker", True)
+            self.obs.health.set(f"{self.name}.consumers", True, "subscribed; partitions follow the group's assignment")
 
     async def _inputs_exist(self) -> None:
         """Subscribing to a topic that does not exist yet would leave the consumer without partitions until
@@ -260,11 +279,31 @@ class Worker:
             self._started = False
         await self.close()
 
-    def app(self) -> FastStream:
+    def app(self, on_close: Callable[[], Awaitable[None]] | None = None) -> FastStream:
         async def _open() -> None:
             await self.open()
 
         async def _close() -> None:
             await self.close()
+            if on_close is not None:
+                await on_close()
 
         return FastStream(self.broker, on_startup=[_open], after_shutdown=[_close])
+
+
+def app_of(build: Callable[[Settings, Observability | None], Worker]) -> FastStream:
+    """The FastStream app `faststream run workers.<name>.app:app` runs: the worker from the environment's
+    settings, reporting to this process's metrics, health (on `TICKETFLOW_HTTP_PORT`) and traces."""
+    settings = Settings.from_env()
+    tracing = configure_tracing("ticketflow")
+    obs = Observability(ObservabilitySettings.from_env(), kafka_options=settings.kafka.options())
+    worker = build(settings, obs)
+
+    async def stop_observing() -> None:
+        await obs.stop()
+        if tracing is not None:
+            tracing.shutdown()
+
+    app = worker.app(on_close=stop_observing)
+    app.on_startup(obs.start)
+    return app

@@ -32,6 +32,7 @@ from storage.unit_of_work import UnitOfWork, now_utc
 from workers.decision import Decision, Rejection, rejection_event
 from workers.delivery.errors import NotYetKnown
 from workers.delivery.outgoing import Outgoing, outgoing
+from workers.delivery.report import SILENT, Report, input_of
 
 D = TypeVar("D", bound=Decision)
 
@@ -42,8 +43,10 @@ class WorkUnit(UnitOfWork, Generic[D]):
 
     def __init__(self, engine: AsyncEngine, consumer: str, owner: str, *, source: str, prefix: str,
                  cause: Envelope, caught_up: frozenset[str], before_commit: Callable[[], None] | None = None,
-                 after_commit: Callable[[], None] | None = None, clock: Callable[[], datetime] = now_utc) -> None:
+                 after_commit: Callable[[], None] | None = None, clock: Callable[[], datetime] = now_utc,
+                 report: Report = SILENT) -> None:
         super().__init__(engine, consumer, owner, before_commit, after_commit)
+        self.report = report
         self.source = source
         self.prefix = prefix
         self.cause = cause
@@ -71,6 +74,7 @@ class WorkUnit(UnitOfWork, Generic[D]):
         self.final(decision.rejection)
         await self.save(decision)
         if decision.rejection is not None:
+            self.report.rejected(input_of(self.consumer), decision.rejection.reason.value)
             await self.publish(rejection_event(cmd, decision.rejection, self.now))
         for event in decision.events:
             await self.publish(event)

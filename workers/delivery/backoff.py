@@ -8,7 +8,8 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from workers.delivery.errors import is_transient
+from workers.delivery.errors import dependency_of, is_transient
+from workers.delivery.report import SILENT, Report
 
 T = TypeVar("T")
 
@@ -33,17 +34,24 @@ class Backoff:
 
 
 async def until_available(step: Callable[[], Awaitable[T]], what: str, log: logging.Logger,
-                          backoff: Backoff | None = None) -> T:
+                          backoff: Backoff | None = None, report: Report = SILENT) -> T:
     """Run `step` until it succeeds, retrying transient failures (broker or database down) forever; a
-    permanent failure is raised at once."""
+    permanent failure is raised at once. `report` hears which dependency it waits for, and when it is back."""
     backoff = backoff or Backoff(0.5, 10.0)
+    waited: str | None = None
     while True:
         try:
-            return await step()
+            result = await step()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             if not is_transient(exc):
                 raise
+            waited = dependency_of(exc)
+            report.waiting(waited)
             log.warning("%s unavailable, retrying in %.1fs: %r", what, backoff.delay, exc)
             await backoff.wait()
+            continue
+        if waited is not None:
+            report.available(waited)
+        return result

@@ -28,10 +28,12 @@ from contracts.envelope import Envelope
 from workers.decision import Missing
 from workers.delivery.backoff import Backoff
 from workers.delivery.checkpoints import reached
-from workers.delivery.errors import BadMessage, NotYetKnown, is_conflict, is_transient
+from workers.delivery.errors import BadMessage, NotYetKnown, dependency_of, is_conflict, is_transient
 from workers.delivery.incoming import natural_envelope
 from workers.delivery.parsing import Read, envelope_of, parse_with
 from workers.delivery.reliable import MAX_CONFLICT_RETRIES, Process, ReliableHandler
+from workers.observability.logs import log_fields, record_log_fields
+from workers.observability.tracing import record_span
 
 log = logging.getLogger("ticketflow.delivery")
 
@@ -64,8 +66,6 @@ class BatchRunner:
         self.deps = deps
         self.one = one
         self.requires = requires
-        self.sizes: list[int] = []
-        """Sizes of the batches handled (read by metrics)."""
 
     @property
     def consumer(self) -> str:
@@ -74,10 +74,12 @@ class BatchRunner:
     async def handle(self, message: Any) -> None:
         """Process the FastStream batch message's records, then ack them all at once."""
         records = list(message.raw_message)
-        self.sizes.append(len(records))
         await self.run(records)
         reached("after_commit_before_ack", self.consumer)
         await message.ack()
+        report = self.reliable.report()
+        report.batch(self.reliable.input, len(records))
+        report.processed(self.reliable.input, len(records))
 
     async def run(self, records: Sequence[Any]) -> None:
         pending = list(records)
@@ -122,6 +124,7 @@ class BatchRunner:
                 raise
             except Exception as exc:
                 if is_transient(exc):
+                    self.reliable.report().waiting(dependency_of(exc))
                     log.warning("transient failure on a batch of %d from %s, retrying in %.1fs: %r",
                                 len(records), self.consumer, backoff.delay, exc)
                     await backoff.wait()
@@ -151,7 +154,9 @@ class BatchRunner:
                 uow.cause = cause
                 before = uow.writes
                 try:
-                    await self.handlers[type(message)](message, uow, self.deps)
+                    with record_span(record, self.reliable.worker, self.consumer), \
+                            log_fields(**record_log_fields(self.reliable.worker, record)):
+                        await self.handlers[type(message)](message, uow, self.deps)
                 except NotYetKnown:
                     if uow.writes != before:
                         raise

@@ -122,6 +122,11 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+def dependency_of(exc: BaseException) -> str:
+    """Which dependency a transient failure is about: "kafka" or "database"."""
+    return "kafka" if any(isinstance(err, kafka_errors.KafkaError) for err in causes(exc)) else "database"
+
+
 def _is_sqlite_busy(err: BaseException) -> bool:
     """SQLite's "database is locked" / "database is busy": another writer holds the lock."""
     text = str(err).lower()

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from contracts.common import Publishable
 from contracts.envelope import Envelope
 from contracts.topics import INTERNAL
+from workers.observability.tracing import inject_context
 
 
 @dataclass(frozen=True)
@@ -46,4 +47,4 @@ def outgoing(body: Publishable, source: str, cause: Envelope | None = None, pref
     env = envelope_for(body, source, cause, msg_id)
     topic = INTERNAL[body.TOPIC] if internal else body.TOPIC
     return Outgoing(msg_id, f"{prefix}{topic}", body.partition_key(), body.model_dump_json().encode(),
-                    env.to_headers())
+                    inject_context(env.to_headers()))

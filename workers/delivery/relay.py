@@ -33,6 +33,7 @@ from storage.unit_of_work import now_utc
 from workers.delivery.backoff import Backoff
 from workers.delivery.checkpoints import reached
 from workers.delivery.errors import is_transient
+from workers.delivery.report import SILENT, Report
 
 log = logging.getLogger("ticketflow.relay")
 
@@ -45,7 +46,7 @@ replayed), so a redelivery always still finds its processed id."""
 class OutboxRelay:
     def __init__(self, engine: AsyncEngine, producer: AIOKafkaProducer, owner: str,
                  interval: float = 0.05, batch: int = 2000, reader: AsyncEngine | None = None,
-                 on_fatal: Callable[[str], None] | None = None) -> None:
+                 on_fatal: Callable[[str], None] | None = None, report: Report = SILENT) -> None:
         self.engine = engine
         self.reader = reader or engine
         self.producer = producer
@@ -53,6 +54,7 @@ class OutboxRelay:
         self.interval = interval
         self.batch = batch
         self.on_fatal = on_fatal
+        self.report = report
         self.wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock_key = zlib.crc32(f"ticketflow-outbox-{owner}".encode())
@@ -94,11 +96,13 @@ class OutboxRelay:
                 raise
             except Exception as exc:
                 if not is_transient(exc):
+                    self.report.relay_failed("fatal")
                     message = f"outbox relay {self.owner} stopped on a permanent error: {exc!r}"
                     log.critical(message)
                     if self.on_fatal is not None:
                         self.on_fatal(message)
                     return
+                self.report.relay_failed("transient")
                 log.warning("outbox relay %s failed, retrying in %.1fs: %r", self.owner, backoff.delay, exc)
                 await backoff.wait()
                 continue
@@ -132,6 +136,7 @@ class OutboxRelay:
         except BaseException:
             await self._release()
             raise
+        self.report.relay_published(len(outcome.sent))
         return outcome.result()
 
     async def _locked_connection(self) -> AsyncConnection | None:
@@ -165,6 +170,7 @@ class OutboxRelay:
         reached("after_publish_before_mark_sent", self.owner)
         async with self.engine.begin() as conn:
             await self._record(conn, outcome)
+        self.report.relay_published(len(outcome.sent))
         return outcome.result()
 
     def _unsent(self) -> Any:
@@ -228,6 +234,7 @@ class OutboxRelay:
 
     def _park(self, outcome: Outcome, row: Any, why: str) -> None:
         outcome.parked[row.id] = why[:2000]
+        self.report.relay_failed("parked")
         log.error("outbox row %s of %s (%s, key %s) parked: %s. Later rows of that key wait; "
                   "`ticketflow outbox list` shows it", row.id, self.owner, row.topic, row.key[:100], why[:300])
 

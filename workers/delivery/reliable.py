@@ -28,7 +28,10 @@ from workers.delivery.backoff import Backoff, until_available
 from workers.delivery.barrier import Mark, Projection, ProjectionBarrier
 from workers.delivery.checkpoints import reached
 from workers.delivery.deadletter import build_dead_letter, send_dead_letter
-from workers.delivery.errors import BadMessage, NotYetKnown, is_conflict, is_transient
+from workers.delivery.errors import BadMessage, NotYetKnown, dependency_of, is_conflict, is_transient
+from workers.delivery.report import SILENT, Report, input_of
+from workers.observability.logs import log_fields, record_log_fields
+from workers.observability.tracing import note_outcome, record_span
 
 log = logging.getLogger("ticketflow.delivery")
 
@@ -53,6 +56,8 @@ class ReliableHandler:
         projections: dict[str, Projection] | None = None,
         max_backoff: float = 5.0,
         on_fatal: OnFatal | None = None,
+        report: Callable[[], Report] = lambda: SILENT,
+        worker: str = "",
     ) -> None:
         self.consumer = consumer
         self.producer = producer
@@ -61,6 +66,9 @@ class ReliableHandler:
         self.projections = projections or {}
         self.max_backoff = max_backoff
         self.on_fatal = on_fatal
+        self.report = report
+        self.worker = worker
+        self.input = input_of(consumer)
 
     async def handle(self, message: Any, process: Process) -> None:
         """Process the FastStream message's record, then ack it."""
@@ -68,15 +76,21 @@ class ReliableHandler:
         await self.run(record, process)
         reached("after_commit_before_ack", self.consumer)
         await message.ack()
+        self.report().processed(self.input)
 
     async def run(self, record: Any, process: Process) -> None:
         backoff = Backoff(0.1, self.max_backoff)
         conflicts = 0
+        waited: str | None = None
         marks: dict[str, Mark] = {}
         caught_up: frozenset[str] = frozenset()
         while True:
             try:
-                await process(record, caught_up)
+                with record_span(record, self.worker, self.consumer), \
+                        log_fields(**record_log_fields(self.worker, record)):
+                    await process(record, caught_up)
+                if waited:
+                    self.report().available(waited)
                 return
             except NotYetKnown as exc:
                 if exc.projection in caught_up:
@@ -103,6 +117,8 @@ class ReliableHandler:
                     await asyncio.sleep(0.05 * conflicts)
                     continue
                 if is_transient(exc):
+                    waited = dependency_of(exc)
+                    self.report().waiting(waited)
                     log.warning("transient failure on %s[%s]@%s, retrying in %.1fs: %r",
                                 record.topic, record.partition, record.offset, backoff.delay, exc)
                     await backoff.wait()
@@ -148,6 +164,8 @@ class ReliableHandler:
                 reached("before_dead_letter", self.consumer)
                 await send_dead_letter(self.producer(), self.deadletter_topic, record, letter)
                 reached("after_dead_letter_before_ack", self.consumer)
+                self.report().dead_lettered(self.input, reason)
+                note_outcome("dead_lettered", reason)
                 return
             except asyncio.CancelledError:
                 raise

@@ -20,14 +20,15 @@ from workers.decision import ACCOUNTS_PROJECTION
 from workers.delivery.parsing import public
 from workers.inbound.handlers import HANDLERS
 from workers.inbound.repositories import OWNER, InboundUnit
-from workers.runtime import Worker
+from workers.observability.process import Observability
+from workers.runtime import Worker, app_of
 from workers.settings import Settings
 
 inbound_adapter: TypeAdapter[InboundMessage] = TypeAdapter(InboundMessage)
 
 
-def build(settings: Settings) -> Worker:
-    worker = Worker(OWNER, settings)
+def build(settings: Settings, obs: Observability | None = None) -> Worker:
+    worker = Worker(OWNER, settings, obs=obs)
     worker.projection(ACCOUNTS_PROJECTION, "accounts", ACCOUNTS)
     unit = worker.database_unit(InboundUnit)
     worker.consume(INBOUND_MESSAGES, "messages", inbound_adapter.validate_python, "inbound channel message",
@@ -43,5 +44,5 @@ def build(settings: Settings) -> Worker:
 
 def __getattr__(name: str) -> object:
     if name == "app":  # built lazily so importing this module has no side effects
-        return build(Settings.from_env()).app()
+        return app_of(build)
     raise AttributeError(name)

@@ -11,7 +11,6 @@ commands consumer may touch one conversation at once, and the second waits for t
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -19,7 +18,7 @@ from sqlalchemy import or_, select
 from contracts import commands as c
 from contracts.common import Channel, ConversationStatus, Workspace
 from contracts.inbound import InboundMessage
-from storage.columns import plain_values
+from storage.columns import plain_values, row_of
 from storage.tables import contacts, conversations, messages
 from storage.unit_of_work import UnitOfWork, in_pairs, now_utc
 from workers.accounts import Accounts
@@ -75,14 +74,14 @@ class Conversations:
             self._stored.add(conv.id)
 
     async def load(self, ids: Iterable[str]) -> None:
-        wanted = sorted(set(ids) - set(self._by_id))
+        wanted = sorted({i for i in ids if i not in self._by_id})
         if wanted:
             self._remember((await self.uow.conn.execute(
                 self._select().where(conversations.c.id.in_(wanted)).order_by(conversations.c.id))).all())
             self._by_id.update({i: None for i in wanted if i not in self._by_id})
 
     async def load_threads(self, keys: Iterable[ThreadKey]) -> None:
-        wanted = sorted(set(keys) - set(self._threads))
+        wanted = sorted({i for i in keys if i not in self._threads})
         if not wanted:
             return
         rows = (await self.uow.conn.execute(self._select().where(
@@ -107,7 +106,7 @@ class Conversations:
         return self._threads[_thread(msg)]
 
     def save(self, conv: Conversation) -> None:
-        values = {**plain_values(asdict(conv)), "updated_at": now_utc()}
+        values = {**plain_values(row_of(conv)), "updated_at": now_utc()}
         if conv.id in self._stored:
             self.uow.update(conversations, "id", values)
         else:
@@ -143,7 +142,7 @@ class Contacts:
                     self._by_address.setdefault((contact.account_id, address), []).append(contact)
 
     async def load(self, ids: Iterable[str]) -> None:
-        wanted = sorted(set(ids) - set(self._by_id))
+        wanted = sorted({i for i in ids if i not in self._by_id})
         if wanted:
             self._remember((await self.uow.conn.execute(select(contacts).where(contacts.c.id.in_(wanted)))).all())
             self._by_id.update({i: None for i in wanted if i not in self._by_id})
@@ -175,7 +174,7 @@ class Contacts:
         return found
 
     def add(self, contact: Contact) -> None:
-        self.uow.insert(contacts, {**asdict(contact), "created_at": now_utc()})
+        self.uow.insert(contacts, {**row_of(contact), "created_at": now_utc()})
         self._remember([contact])
 
 
@@ -203,7 +202,7 @@ class Messages:
         return (msg.account_id, msg.channel.value, msg.channel_message_id) in self._stored
 
     def add(self, message: Message, channel: Channel) -> None:
-        self.uow.insert(messages, {**plain_values(asdict(message)), "channel": channel.value})
+        self.uow.insert(messages, {**plain_values(row_of(message)), "channel": channel.value})
         if message.channel_message_id is not None:
             self._stored.add((message.account_id, channel.value, message.channel_message_id))
 

@@ -14,13 +14,14 @@ from contracts.topics import (
     TICKET_COMMANDS_INTERNAL,
     TICKET_EVENTS,
 )
-from workers.runtime import Worker
+from workers.observability.process import Observability
+from workers.runtime import Worker, app_of
 from workers.settings import Settings
 from workers.sync.handlers import HANDLERS
 
 
-def build(settings: Settings) -> Worker:
-    worker = Worker("sync", settings, uses_database=False)
+def build(settings: Settings, obs: Observability | None = None) -> Worker:
+    worker = Worker("sync", settings, uses_database=False, obs=obs)
     unit = worker.sending_unit()
     worker.consume(TICKET_EVENTS, "ticket-events", read_ticket_event, "ticket event", HANDLERS, unit)
     worker.consume(CONVERSATION_EVENTS, "conversation-events", read_conversation_event, "conversation event",
@@ -31,5 +32,5 @@ def build(settings: Settings) -> Worker:
 
 def __getattr__(name: str) -> object:
     if name == "app":
-        return build(Settings.from_env()).app()
+        return app_of(build)
     raise AttributeError(name)

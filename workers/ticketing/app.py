@@ -15,16 +15,17 @@ from contracts.topics import (
 )
 from workers.decision import ACCOUNTS_PROJECTION
 from workers.delivery.parsing import public
-from workers.runtime import Worker
+from workers.observability.process import Observability
+from workers.runtime import Worker, app_of
 from workers.settings import Settings
 from workers.ticketing.domain import CONVERSATIONS_PROJECTION, HelpDeskPolicy, current_view_needed
 from workers.ticketing.handlers import HANDLERS, PROJECTION, TicketingDeps
 from workers.ticketing.repositories import OWNER, TicketingUnit
 
 
-def build(settings: Settings) -> Worker:
+def build(settings: Settings, obs: Observability | None = None) -> Worker:
     policy = HelpDeskPolicy(tiers=settings.helpdesk_tiers, cutoff=settings.helpdesk_cutoff)
-    worker = Worker(OWNER, settings, deps=TicketingDeps(policy=policy))
+    worker = Worker(OWNER, settings, deps=TicketingDeps(policy=policy), obs=obs)
     worker.projection(ACCOUNTS_PROJECTION, "accounts", ACCOUNTS)
     worker.projection(CONVERSATIONS_PROJECTION, "conversations", CONVERSATION_EVENTS)
     unit = worker.database_unit(TicketingUnit)
@@ -41,5 +42,5 @@ def build(settings: Settings) -> Worker:
 
 def __getattr__(name: str) -> object:
     if name == "app":
-        return build(Settings.from_env()).app()
+        return app_of(build)
     raise AttributeError(name)

@@ -9,7 +9,7 @@ consumer and the sync-commands consumer may touch one ticket at once).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, fields
+from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import select
@@ -17,7 +17,7 @@ from sqlalchemy import select
 from contracts import commands as c
 from contracts import events as e
 from contracts.common import Channel, StatusState, Workspace
-from storage.columns import plain_values
+from storage.columns import plain_values, row_of
 from storage.tables import conversation_refs, ticket_conversations, tickets
 from storage.unit_of_work import UnitOfWork
 from workers.accounts import Accounts
@@ -55,7 +55,7 @@ class Tickets:
         return query.with_for_update() if self.uow.postgres else query
 
     async def load(self, ids: Iterable[str]) -> None:
-        wanted = sorted(set(ids) - set(self._by_id))
+        wanted = sorted({i for i in ids if i not in self._by_id})
         if not wanted:
             return
         rows = (await self.uow.conn.execute(
@@ -73,7 +73,7 @@ class Tickets:
         self._by_id.update({i: None for i in wanted if i not in self._by_id})
 
     async def load_for_conversations(self, conversation_ids: Iterable[str]) -> None:
-        wanted = sorted(set(conversation_ids) - set(self._of_conversation))
+        wanted = sorted({i for i in conversation_ids if i not in self._of_conversation})
         if not wanted:
             return
         rows = (await self.uow.conn.execute(self._locked(
@@ -95,7 +95,7 @@ class Tickets:
 
     def save(self, ticket: Ticket) -> None:
         """Write the ticket and make its association rows match `conversation_ids`."""
-        values = plain_values({k: v for k, v in asdict(ticket).items() if k in TICKET_COLUMNS})
+        values = plain_values({k: v for k, v in row_of(ticket).items() if k in TICKET_COLUMNS})
         previous = self._stored.get(ticket.id)
         if previous is None:
             self.uow.insert(tickets, values)
@@ -124,7 +124,7 @@ class ConversationRefs:
         self._stored: set[str] = set()
 
     async def load(self, ids: Iterable[str]) -> None:
-        wanted = sorted(set(ids) - set(self._by_id))
+        wanted = sorted({i for i in ids if i not in self._by_id})
         if not wanted:
             return
         rows = (await self.uow.conn.execute(select(conversation_refs).where(conversation_refs.c.id.in_(wanted)))).all()
@@ -138,7 +138,7 @@ class ConversationRefs:
         return self._by_id[conversation_id]
 
     def save(self, ref: ConversationRef) -> None:
-        values = plain_values(asdict(ref))
+        values = plain_values(row_of(ref))
         if ref.id in self._stored:
             self.uow.update(conversation_refs, "id", values)
         else:
