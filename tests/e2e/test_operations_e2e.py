@@ -98,3 +98,30 @@ async def _worker_reports_its_work(system, database_url: str) -> None:
     finally:
         await stop(worker)
         await iso.probe.stop()
+
+
+async def test_s1_one_trace_shows_a_ticket_close_and_every_conversation_it_closed(system):
+    """The trace context of an agent's command crosses the outbox into `ticket.closed`, the sync worker's
+    `close_conversation` commands, and each `conversation.closed` (W3C `traceparent` headers)."""
+    from datetime import datetime, timezone
+
+    from contracts import commands as c
+    from contracts.envelope import Envelope
+    from contracts.topics import TICKET_COMMANDS
+
+    account = await system.account()
+    ticket, first, second = await system.ticket_with_two_conversations(account)
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    close = c.ChangeTicketStatus(command_id="trace-close-" + ticket, account_id=account, ticket_id=ticket,
+                                 status="closed")
+    env = Envelope(id=close.command_id, type=close.type, source="/agents-tool", time=datetime.now(timezone.utc),
+                   subject=ticket, account_id=account)
+    headers = [*env.to_headers(), ("traceparent", f"00-{trace_id}-00f067aa0ba902b7-01".encode())]
+    await system.publish_raw(system.settings.topic(TICKET_COMMANDS), ticket.encode(), close.model_dump_json().encode(),
+                             headers)
+    closed = await system.wait_event(ticket, "ticket.closed")
+    conv_closed = [(await system.wait_event(conv, "conversation.closed"))[0] for conv in (first, second)]
+    commands = system.probe.matching(lambda r: r.type == "close_conversation" and r.key in (first, second))
+    assert len(commands) == 2
+    for record in [*closed, *commands, *conv_closed]:
+        assert record.headers.get("traceparent", "").split("-")[1:2] == [trace_id], (record.topic, record.headers)
