@@ -26,6 +26,11 @@ class Envelope:
     causation_id: str | None = None
 
     def to_headers(self) -> list[tuple[str, bytes]]:
+        """The CloudEvents attributes as Kafka headers."""
+        return [(k, v.encode()) for k, v in self.header_pairs()]
+
+    def header_pairs(self) -> list[tuple[str, str]]:
+        """The CloudEvents attributes as (name, text) pairs (what the outbox stores)."""
         headers = [
             ("ce_specversion", SPEC_VERSION),
             ("ce_id", self.id),
@@ -41,7 +46,7 @@ class Envelope:
             "ce_causationid": self.causation_id,
         }
         headers += [(k, v) for k, v in optional.items() if v]
-        return [(k, v.encode()) for k, v in headers]
+        return headers
 
     @classmethod
     def from_headers(cls, headers: dict[str, str]) -> Envelope | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import fields
+from functools import cache
 from enum import Enum
 from typing import Any
 
@@ -17,6 +18,11 @@ def plain_values(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: plain(v) for k, v in values.items()}
 
 
+@cache
+def _names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
 def row_of(value: Any) -> dict[str, Any]:
     """A dataclass instance's fields as a dict, shallow (`dataclasses.asdict` deep-copies every value)."""
-    return {f.name: getattr(value, f.name) for f in fields(value)}
+    return {name: getattr(value, name) for name in _names(type(value))}

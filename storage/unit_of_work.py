@@ -37,7 +37,7 @@ class OutboxRecord(Protocol):
     @property
     def value(self) -> bytes: ...
     @property
-    def headers(self) -> list[tuple[str, bytes]]: ...
+    def text_headers(self) -> tuple[tuple[str, str], ...]: ...
 
 
 class UnitOfWork:
@@ -60,6 +60,8 @@ class UnitOfWork:
         self._processed: set[tuple[str, str]] = set()
         self._known_processed: set[tuple[str, str]] = set()
         self._checked: set[tuple[str, str]] = set()
+        self.now = now_utc()
+        """One timestamp for the unit's bookkeeping rows (processed ids, outbox rows)."""
         self.writes = 0
         """How many writes this unit has buffered: the delivery core checks a failing message wrote none."""
 
@@ -153,15 +155,16 @@ class UnitOfWork:
     async def mark_processed(self, account_id: str, message_id: str) -> None:
         self._processed.add((account_id, message_id))
         self.insert(processed_messages, {"consumer": self.consumer, "account_id": account_id,
-                                         "message_id": message_id, "processed_at": now_utc()})
+                                         "message_id": message_id, "processed_at": self.now})
 
     async def add_to_outbox(self, record: OutboxRecord) -> None:
         """Queue `record` for the relay; it reaches Kafka only if this transaction commits."""
         self.insert(outbox, {"producer": self.producer, "topic": record.topic, "key": record.key,
-                             "headers": [[k, v.decode()] for k, v in record.headers], "value": record.value,
-                             "created_at": now_utc(), "sent_at": None, "failed_at": None, "failure": None})
+                             "headers": [list(pair) for pair in record.text_headers], "value": record.value,
+                             "created_at": self.now, "sent_at": None, "failed_at": None, "failure": None})
 
 
-def in_pairs(columns: tuple[Any, Any], pairs: Iterable[tuple[Any, Any]]) -> Any:
-    """`(a, b) IN ((x, y), ...)` for composite keys (PostgreSQL and SQLite both take row values)."""
-    return tuple_(*columns).in_(list(pairs))
+def in_pairs(columns: tuple[Any, ...], pairs: Iterable[tuple[Any, ...]]) -> Any:
+    """`(a, b, ...) IN ((x, y, ...), ...)` for composite keys, in the order of an index on them
+    (PostgreSQL and SQLite both take row values)."""
+    return tuple_(*columns).in_(sorted(pairs))

@@ -3,17 +3,13 @@ the ticketing worker, the T8 policy). Handlers are looked up by the message's ty
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from storage.unit_of_work import now_utc
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
+from workers.ids import new_id
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ class WorkUnit(UnitOfWork, Generic[D]):
 
     async def publish(self, body: Publishable) -> None:
         """Queue `body` for its topic, with an envelope caused by the message being handled."""
-        await self.add_to_outbox(outgoing(body, self.source, self.cause, self.prefix))
+        await self.add_to_outbox(outgoing(body, self.source, self.cause, self.prefix, time=self.now))
 
     async def save(self, decision: D) -> None:
         """Write the state `decision` changed (each worker's repositories); nothing here."""

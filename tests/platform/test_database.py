@@ -118,7 +118,7 @@ class Note(BaseModel):
 
 def _record(note: Note) -> Outgoing:
     return Outgoing(f"evt-{note.note_id}", "t.notes", "conv-1", note.model_dump_json().encode(),
-                    _envelope(note).to_headers())
+                    tuple(_envelope(note).header_pairs()))
 
 
 def _envelope(note: Note) -> Envelope:

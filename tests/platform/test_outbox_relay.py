@@ -54,11 +54,11 @@ async def test_x3_x5_relay_publishes_committed_rows_in_order_once(engine, kafka,
         event = ConversationClosed(conversation_id="conv-1", account_id="acme", version=version, occurred_at=now_utc())
         async with UnitOfWork(engine, "test.relay", "relaytest") as uow:
             env = Envelope(id=f"evt-{version}", type=event.type, source="/test", time=now_utc(), subject="conv-1")
-            await uow.add_to_outbox(Outgoing(env.id, topic, "conv-1", event.model_dump_json().encode(), env.to_headers()))
+            await uow.add_to_outbox(Outgoing(env.id, topic, "conv-1", event.model_dump_json().encode(), tuple(env.header_pairs())))
     try:
         async with UnitOfWork(engine, "test.relay", "relaytest") as uow:
             env = Envelope(id="rolled-back", type=event.type, source="/t", time=now_utc())
-            await uow.add_to_outbox(Outgoing(env.id, topic, "conv-1", event.model_dump_json().encode(), env.to_headers()))
+            await uow.add_to_outbox(Outgoing(env.id, topic, "conv-1", event.model_dump_json().encode(), tuple(env.header_pairs())))
             raise RuntimeError("roll back")
     except RuntimeError:
         pass

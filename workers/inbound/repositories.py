@@ -85,7 +85,7 @@ class Conversations:
         if not wanted:
             return
         rows = (await self.uow.conn.execute(self._select().where(
-            in_pairs((conversations.c.account_id, conversations.c.thread_key), {(a, k) for a, _c, k in wanted}),
+            in_pairs((conversations.c.account_id, conversations.c.channel, conversations.c.thread_key), wanted),
             conversations.c.deleted.is_(False)).order_by(conversations.c.id))).all()
         self._remember(rows)
         newest: dict[ThreadKey, Any] = {}
@@ -190,9 +190,9 @@ class Messages:
         wanted = {(m.account_id, m.channel.value, m.channel_message_id) for m in msgs} - self._checked
         if not wanted:
             return
-        rows = (await self.uow.conn.execute(select(messages.c.account_id, messages.c.channel, messages.c.channel_message_id)
-                                            .where(in_pairs((messages.c.account_id, messages.c.channel_message_id),
-                                                            {(a, m) for a, _c, m in wanted})))).all()
+        rows = (await self.uow.conn.execute(
+            select(messages.c.account_id, messages.c.channel, messages.c.channel_message_id)
+            .where(in_pairs((messages.c.account_id, messages.c.channel, messages.c.channel_message_id), wanted)))).all()
         self._stored |= {(r.account_id, r.channel, r.channel_message_id) for r in rows}
         self._checked |= wanted
 

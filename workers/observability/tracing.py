@@ -23,6 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from opentelemetry import context as context_api
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter
@@ -36,6 +37,8 @@ Headers = Sequence[tuple[str, bytes]]
 TRACE_HEADERS = ("traceparent", "tracestate")
 PROPAGATOR = TraceContextTextMapPropagator()
 INSTRUMENTATION = "ticketflow"
+_exporting = False
+"""Whether `configure_tracing` installed an exporting provider (otherwise spans would record nothing)."""
 
 
 class _HeaderGetter(Getter[Headers]):
@@ -61,6 +64,13 @@ def extract_context(headers: Headers | None) -> Context:
     return PROPAGATOR.extract(list(headers or ()), context=Context(), getter=_HeaderGetter())
 
 
+def trace_pairs(context: Context | None = None) -> list[tuple[str, str]]:
+    """`traceparent`/`tracestate` of the current span (or of `context`) as text pairs; [] without one."""
+    carrier: dict[str, str] = {}
+    PROPAGATOR.inject(carrier, context=context)
+    return list(carrier.items())
+
+
 def inject_context(headers: Headers, context: Context | None = None) -> list[tuple[str, bytes]]:
     """`headers` with `traceparent`/`tracestate` of the current span (or of `context`) in place of any
     they had; unchanged but for those when there is no span."""
@@ -76,6 +86,17 @@ def record_span(record: Any, worker: str, group: str, tracer: Tracer | None = No
     key, headers), child of the context its headers carry, current for the block's duration. An
     exception leaving the block is recorded on the span."""
     headers = list(record.headers or ())
+    if tracer is None and not _exporting:
+        # Nothing records spans: only carry an incoming trace context through (cheap; per record).
+        if not any(name == "traceparent" for name, _v in headers):
+            yield trace.INVALID_SPAN
+            return
+        token = context_api.attach(extract_context(headers))
+        try:
+            yield trace.get_current_span()
+        finally:
+            context_api.detach(token)
+        return
     attributes: dict[str, str | int] = {
         "messaging.system": "kafka",
         "messaging.operation.type": "process",
@@ -145,4 +166,6 @@ def configure_tracing(service_name: str, env: Mapping[str, str] = os.environ) ->
     provider = TracerProvider(resource=Resource.create(attributes))
     provider.add_span_processor(BatchSpanProcessor(_exporter(name, env)))
     trace.set_tracer_provider(provider)
+    global _exporting
+    _exporting = True
     return provider
