@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import fields
-from functools import cache
 from enum import Enum
 from typing import Any
 
@@ -18,9 +17,14 @@ def plain_values(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: plain(v) for k, v in values.items()}
 
 
-@cache
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def _names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(cls))
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
 
 
 def row_of(value: Any) -> dict[str, Any]:
