@@ -9,6 +9,7 @@ import json
 import re
 import socket
 import urllib.request
+from datetime import UTC
 
 from contracts.topics import DEADLETTER, INBOUND_MESSAGES
 from tests.support.processes import isolated, stop, worker_process
@@ -103,7 +104,7 @@ async def _worker_reports_its_work(system, database_url: str) -> None:
 async def test_s1_one_trace_shows_a_ticket_close_and_every_conversation_it_closed(system):
     """The trace context of an agent's command crosses the outbox into `ticket.closed`, the sync worker's
     `close_conversation` commands, and each `conversation.closed` (W3C `traceparent` headers)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from contracts import commands as c
     from contracts.envelope import Envelope
@@ -114,7 +115,7 @@ async def test_s1_one_trace_shows_a_ticket_close_and_every_conversation_it_close
     trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
     close = c.ChangeTicketStatus(command_id="trace-close-" + ticket, account_id=account, ticket_id=ticket,
                                  status="closed")
-    env = Envelope(id=close.command_id, type=close.type, source="/agents-tool", time=datetime.now(timezone.utc),
+    env = Envelope(id=close.command_id, type=close.type, source="/agents-tool", time=datetime.now(UTC),
                    subject=ticket, account_id=account)
     headers = [*env.to_headers(), ("traceparent", f"00-{trace_id}-00f067aa0ba902b7-01".encode())]
     await system.publish_raw(system.settings.topic(TICKET_COMMANDS), ticket.encode(), close.model_dump_json().encode(),
