@@ -345,7 +345,36 @@ def parser() -> argparse.ArgumentParser:
     _add_deadletters(sub)
     _add_operations(sub)
     _add_outbox(sub)
+    _add_examples(sub)
     return p
+
+
+EXAMPLES: dict[str, str] = {
+    "topics": "ticketflow topics apply\n  ticketflow topics apply --check\n  ticketflow topics list\n"
+              "  ticketflow topics export --format strimzi > deploy/k8s/kafka-topics.yaml",
+    "migrate": "DATABASE_URL=postgresql+asyncpg://tf:***@db:5432/tf ticketflow migrate",
+    "worker": "ticketflow worker inbound\n  TICKETFLOW_HTTP_PORT=9464 ticketflow --log-format json worker ticketing",
+    "up": "ticketflow up",
+    "accounts": "ticketflow accounts put --id acme --tier starter --created-at 2021-01-01T00:00:00+00:00",
+    "context": "ticketflow context 2b8f6a1e-8c1d-4e0e-9d7a-3f6b5c2d1a00",
+    "deadletters": "ticketflow deadletters list --reason not_json --since 2026-11-25T00:00:00+00:00 --json\n"
+                   "  ticketflow deadletters replay --partition 1 --offset 42\n"
+                   "  ticketflow deadletters replay --reason unknown_account --dry-run",
+    "skip": "ticketflow skip --group ticketflow.inbound.messages --topic ticketflow.inbound.messages.v1 "
+            "--partition 3 --offset 1234 --note 'wedged by a bug, see INC-12'",
+    "lag": "ticketflow lag",
+    "schemas": "ticketflow schemas --out docs/schemas",
+    "outbox": "ticketflow outbox list --worker inbound\n  ticketflow outbox retry 4711\n"
+              "  ticketflow outbox discard 4711 --reason 'over 1 MB, fixed in the producer'",
+}
+"""Examples shown at the end of each subcommand's --help."""
+
+
+def _add_examples(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    for name, parser_ in sub.choices.items():
+        if name in EXAMPLES:
+            parser_.epilog = "examples:\n  " + EXAMPLES[name]
+            parser_.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
 def _configure_logging(verbosity: int, command: str, fmt: str) -> None:

@@ -521,3 +521,4 @@ def test_every_cli_command_and_option_has_help_text() -> None:
     assert missing == []
     commands = [a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)][0]
     assert all(choice.help for choice in commands._choices_actions)
+    assert [name for name, p in commands.choices.items() if not (p.epilog or "").startswith("examples:")] == []
