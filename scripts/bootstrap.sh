@@ -11,8 +11,10 @@ if ! "$python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)
   exit 1
 fi
 
-if [ ! -x .venv/bin/python ]; then
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+  # Missing, or left half made by an interrupted run (no pip in it): make it afresh.
   echo "bootstrap: creating .venv"
+  rm -rf .venv
   "$python" -m venv .venv
 fi
 
