@@ -41,6 +41,7 @@ from tests.platform.kafka_admin import (
 )
 from tests.support.services import REPO
 from ticketflow.cli import parser
+from ticketflow.running import worker_groups
 from ticketflow.topology import partitions_of
 from workers.kafka import make_producer
 from workers.settings import Settings
@@ -499,7 +500,8 @@ async def test_lag_on_a_fresh_broker_waits_for_the_group_coordinator_and_reports
         out = await run_cli({"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "TICKETFLOW_TOPIC_PREFIX": ""}, "lag")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert len(lines) == 8 and all(line.endswith("lag=0") for line in lines)
+    assert len(lines) == len(worker_groups(Settings(topic_prefix=""))) == 10
+    assert all(line.endswith("lag=0") for line in lines)
     assert lines[0].startswith("ticketflow.inbound.messages ")
 
 

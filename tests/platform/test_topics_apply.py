@@ -33,6 +33,9 @@ from workers.settings import Settings
 
 pytestmark = pytest.mark.kafka
 
+N = len(CATALOGUE)
+"""Topics in the catalogue (inbound, commands public and internal, events, rejections, outbound, accounts, dead letters)."""
+
 
 @pytest.fixture
 async def cleanup(kafka: str) -> AsyncIterator[list[str]]:
@@ -53,7 +56,7 @@ async def test_apply_creates_the_catalogue_once_and_then_reports_it_unchanged(
     cleanup.append(prefix)
     fresh = settings.model_copy(update=dict(topic_prefix=prefix))
     names = [fresh.topic(spec.name) for spec in CATALOGUE]
-    assert len(names) == 9
+    assert len(names) == len(CATALOGUE) == 11
 
     first = await apply_topics(fresh)
     assert sorted(first.created) == sorted(names)
@@ -62,7 +65,7 @@ async def test_apply_creates_the_catalogue_once_and_then_reports_it_unchanged(
     second = await apply_topics(fresh)
     assert (second.created, second.drift) == ([], [])
     assert sorted(second.unchanged) == sorted(names)
-    assert second.lines()[-1] == "0 created, 9 unchanged, 0 drifted, 0 failed"
+    assert second.lines()[-1] == f"0 created, {N} unchanged, 0 drifted, 0 failed"
     assert second.ok
 
     async with admin_client(fresh.bootstrap_servers) as admin:
@@ -120,13 +123,13 @@ async def test_cli_topics_apply_is_idempotent(kafka: str, run_prefix: str, clean
 
     first = subprocess.run(cli, env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
-    assert "9 created, 0 unchanged, 0 drifted, 0 failed" in first.stdout
+    assert f"{N} created, 0 unchanged, 0 drifted, 0 failed" in first.stdout
     assert f"created   {prefix}{ACCOUNTS}" in first.stdout
 
     second = subprocess.run(cli, env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0, second.stderr
     assert "0 created" in second.stdout
-    assert "0 created, 9 unchanged, 0 drifted, 0 failed" in second.stdout
+    assert f"0 created, {N} unchanged, 0 drifted, 0 failed" in second.stdout
     assert "DRIFT" not in second.stdout
 
 
@@ -159,12 +162,12 @@ async def test_cli_topics_apply_with_replication_factor_3_on_one_broker_fails_an
 
     assert out.returncode == 1
     failed = [line for line in out.stdout.splitlines() if line.startswith("FAILED")]
-    assert len(failed) == 9
+    assert len(failed) == N
     for spec in CATALOGUE:
         assert any(line.startswith(f"FAILED    {prefix}{spec.name}: InvalidReplicationFactorError: ")
                    for line in failed), spec.name
-    assert "0 created, 0 unchanged, 0 drifted, 9 failed" in out.stdout
-    assert one_line(out.stderr).startswith("ticketflow: topics apply: 0 created, 0 unchanged, 0 drifted, 9 failed")
+    assert f"0 created, 0 unchanged, 0 drifted, {N} failed" in out.stdout
+    assert one_line(out.stderr).startswith(f"ticketflow: topics apply: 0 created, 0 unchanged, 0 drifted, {N} failed")
     assert await _topics_under(kafka, prefix) == []
 
 
@@ -177,7 +180,7 @@ async def test_cli_topics_apply_exits_non_zero_on_drift(kafka: str, run_prefix: 
 
     assert out.returncode == 1
     assert f"DRIFT     {drifted}: partitions 2, catalogue says 3" in out.stdout
-    assert "8 created, 0 unchanged, 1 drifted, 0 failed" in out.stdout
+    assert f"{N - 1} created, 0 unchanged, 1 drifted, 0 failed" in out.stdout
     assert "1 drifted" in one_line(out.stderr)
 
 
@@ -191,7 +194,7 @@ async def test_cli_topics_apply_check_changes_nothing_and_exits_non_zero_on_miss
     assert out.returncode == 1
     assert [line for line in out.stdout.splitlines() if line.startswith("MISSING")] == [
         f"MISSING   {prefix}{spec.name}" for spec in CATALOGUE]
-    assert "9 missing, 0 unchanged, 0 drifted" in out.stdout
+    assert f"{N} missing, 0 unchanged, 0 drifted" in out.stdout
     assert await _topics_under(kafka, prefix) == []
 
 
@@ -207,10 +210,10 @@ async def test_cli_topics_apply_check_exits_non_zero_on_a_drifted_topic_and_zero
     bad = await run_cli(_env(kafka, drifty), "topics", "apply", "--check")
 
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "0 missing, 9 unchanged, 0 drifted" in ok.stdout and ok.stderr == ""
+    assert f"0 missing, {N} unchanged, 0 drifted" in ok.stdout and ok.stderr == ""
     assert bad.returncode == 1
     assert f"DRIFT     {drifted}: partitions 2, catalogue says 3" in bad.stdout
-    assert "0 missing, 8 unchanged, 1 drifted" in bad.stdout
+    assert f"0 missing, {N - 1} unchanged, 1 drifted" in bad.stdout
     assert "topics apply --check" in one_line(bad.stderr)
     async with admin_client(kafka) as admin:
         assert (await describe(admin, [drifted]))[drifted]["partitions"] == 2  # --check changed nothing
