@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from contracts.commands import Command
 from storage.unit_of_work import now_utc
 from workers.ids import new_id
 
@@ -23,3 +24,12 @@ Handler = Callable[[Any, Any, Any], Awaitable[None]]
 
 Handlers = Mapping[type, Handler]
 """Message type -> its handler. A type with no handler is passed over (an event this worker ignores)."""
+
+
+async def run_handler(handler: Handler, message: Any, uow: Any, deps: Any) -> None:
+    """Run `handler` unless `message` is a command this consumer already processed (X5): a replayed
+    `command_id` of the same account changes nothing, publishes nothing and is no dead letter. Checked
+    here, where every handler is called, so that no command handler can forget it."""
+    if isinstance(message, Command) and await uow.already_processed(message.account_id, message.command_id):
+        return
+    await handler(message, uow, deps)

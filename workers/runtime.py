@@ -31,7 +31,7 @@ from workers.delivery.raw import raw_batch_parser, raw_decoder, raw_parser
 from workers.delivery.relay import OutboxRelay
 from workers.delivery.reliable import ReliableHandler
 from workers.delivery.report import SILENT, Report
-from workers.handling import Deps, Handlers
+from workers.handling import Deps, Handlers, run_handler
 from workers.observability.config import ObservabilitySettings
 from workers.observability.process import Observability
 from workers.observability.tracing import configure_tracing
@@ -122,7 +122,7 @@ class Worker:
                 raise NotYetKnown(need.projection, need.key)
             cause = envelope_of(record) or natural_envelope(message)
             async with unit(consumer, cause, caught_up) as uow:
-                await handler(message, uow, self.deps)
+                await run_handler(handler, message, uow, self.deps)
 
         runner = BatchRunner(reliable, read, what, handlers, unit, self.deps, process, requires)
         self.batches[purpose] = runner

@@ -83,9 +83,15 @@ async def test_x5_the_same_command_twice_has_one_effect(system):
     await system.publish(reply, reply)
     await system.wait_event(conv, "conversation.message_sent")
     await system.settle()
+    again = c.ReplyToConversation.model_validate(reply.model_dump())
+    await system.publish(again)  # a later poll: found in the table, not in the transaction
+    await system.settle()
     assert system.types(conv).count("conversation.message_sent") == 1
     outgoing = [m for m in await system.messages_of(conv) if m.direction == "outgoing"]
     assert len(outgoing) == 1
+    assert system.rejections(reply.command_id) == []
+    assert system.probe.matching(lambda r: r.topic.endswith(DEADLETTER) and r.key == conv) == [], \
+        "a replayed command is a no-op, not a dead letter"
 
 
 async def test_x5_inbound_worker_killed_between_db_commit_and_offset_commit_changes_nothing(system):
@@ -135,6 +141,7 @@ async def test_x5_ticketing_worker_killed_between_db_commit_and_offset_commit_cr
         assert len(tickets) == 1
         assert iso.types(tickets[0].id) == ["ticket.created"]
         assert iso.rejections(create.command_id) == []
+        assert iso.probe.matching(lambda r: r.topic.endswith(DEADLETTER)) == [], "the redelivery is a no-op"
     finally:
         await stop(inbound)
         await iso.probe.stop()

@@ -32,6 +32,7 @@ from workers.delivery.errors import BadMessage, NotYetKnown, dependency_of, is_c
 from workers.delivery.incoming import natural_envelope
 from workers.delivery.parsing import Read, envelope_of, parse_with
 from workers.delivery.reliable import MAX_CONFLICT_RETRIES, Process, ReliableHandler
+from workers.handling import run_handler
 from workers.observability.logs import log_fields, record_log_fields
 from workers.observability.tracing import record_span
 
@@ -156,7 +157,7 @@ class BatchRunner:
                 try:
                     with record_span(record, self.reliable.worker, self.consumer), \
                             log_fields(**record_log_fields(self.reliable.worker, record)):
-                        await self.handlers[type(message)](message, uow, self.deps)
+                        await run_handler(self.handlers[type(message)], message, uow, self.deps)
                 except NotYetKnown:
                     if uow.writes != before:
                         raise
