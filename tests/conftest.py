@@ -71,3 +71,23 @@ async def system(settings: Settings) -> AsyncIterator[object]:
         await probe.stop()
         await stop_workers(workers)
         await engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def no_valid_record_dead_lettered_as_a_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A safety net under every test that runs the workers (X4, X5): whatever a test asserts, no record
+    may be dead-lettered as `processing_failed` while it runs. That reason means the delivery core met
+    an error it could not classify, which a valid record, a replay or an outage must never cause; bad
+    input has reasons of its own. (A replayed command dead-lettered this way once passed every test that
+    only counted effects.)"""
+    if "system" not in request.fixturenames:
+        yield
+        return
+    probe = request.getfixturevalue("system").probe
+    failed = lambda r: r.headers.get("dlq_reason") == "processing_failed"  # noqa: E731
+    before = len(probe.matching(failed))
+    yield
+    new = probe.matching(failed)[before:]
+    assert new == [], "dead-lettered as processing_failed: " + "; ".join(
+        f"{r.headers.get('dlq_original_topic')}[{r.headers.get('dlq_original_partition')}]"
+        f"@{r.headers.get('dlq_original_offset')}: {r.headers.get('dlq_detail', '')[:300]}" for r in new)

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import tempfile
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from contracts import commands as c
@@ -22,6 +26,15 @@ from tests.support.processes import caught_up, isolated, stop, worker_process
 from tests.support.services_private import PrivateKafka, PrivatePostgres
 from tests.support.system import System, new_id
 from workers.kafka import make_producer
+
+
+@pytest.fixture
+def pg_dir() -> Iterator[Path]:
+    """A run folder for a PostgreSQL of the test's own that the 'postgres' user can always reach: not
+    under pytest's tmp_path, whose root another pytest session on the machine may reset to 0700."""
+    path = Path(tempfile.mkdtemp(prefix="ticketflow-test-pg-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 async def _trickle(iso: System, account: str, count: int, every: float) -> list[str]:
@@ -41,8 +54,8 @@ async def _trickle(iso: System, account: str, count: int, every: float) -> list[
     return ids
 
 
-async def test_x5_postgresql_shut_down_and_killed_under_load_loses_nothing_and_dead_letters_nothing(system, tmp_path):
-    pg = PrivatePostgres(tmp_path / "pg")
+async def test_x5_postgresql_shut_down_and_killed_under_load_loses_nothing_and_dead_letters_nothing(system, pg_dir):
+    pg = PrivatePostgres(pg_dir)
     await pg.start()
     settings, iso = await isolated(system)
     settings = settings.model_copy(update={"database_url": pg.url})
@@ -84,9 +97,9 @@ async def test_x5_postgresql_shut_down_and_killed_under_load_loses_nothing_and_d
         await pg.stop_fast()
 
 
-async def test_x5_a_worker_started_before_the_broker_and_the_database_waits_then_works(system, tmp_path):
+async def test_x5_a_worker_started_before_the_broker_and_the_database_waits_then_works(system, tmp_path, pg_dir):
     kafka = PrivateKafka(tmp_path / "kafka")
-    pg = PrivatePostgres(tmp_path / "pg")
+    pg = PrivatePostgres(pg_dir)
     settings = system.settings.model_copy(update={"bootstrap_servers": kafka.bootstrap,
                                             "database_url": pg.url, "topic_prefix": f"early-{uuid.uuid4().hex[:6]}."})
     worker = worker_process(settings, "inbound")
@@ -158,13 +171,13 @@ async def test_x2_t1_create_ticket_behind_a_long_projection_backlog_is_not_rejec
         await iso.probe.stop()
 
 
-async def test_x5_upgrade_waits_for_a_database_that_is_starting(tmp_path):
+async def test_x5_upgrade_waits_for_a_database_that_is_starting(pg_dir):
     """`upgrade_async` through `until_available`: the Worker's start path, for a database not up yet."""
     import logging
 
     from workers.delivery.backoff import until_available
 
-    pg = PrivatePostgres(tmp_path / "pg")
+    pg = PrivatePostgres(pg_dir)
     task = asyncio.create_task(until_available(lambda: upgrade_async(pg.url), "database", logging.getLogger("t")))
     await asyncio.sleep(2)
     assert not task.done()
@@ -173,4 +186,4 @@ async def test_x5_upgrade_waits_for_a_database_that_is_starting(tmp_path):
         await asyncio.wait_for(task, 120)
     finally:
         await pg.stop_fast()
-    assert Path(tmp_path / "pg").exists()
+    assert (pg_dir / f"postgres-{pg.port}").exists()
