@@ -62,6 +62,8 @@ READ_MODEL: tuple[Table, ...] = (account_views, contacts, conversations, ticket_
 """What the read model (readmodel/context.py, Q1/Q2) reads: the reader role's SELECT grants."""
 
 READER = "reader"
+LOCK_TIMEOUT_SECONDS = 15
+"""How long `apply_roles` waits for a table lock (only a changed row policy takes one) before giving up."""
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
 
 
@@ -152,8 +154,12 @@ async def apply_roles(url: str, roles: RoleSettings) -> list[str]:
     engine = create_engine(url)
     try:
         async with engine.begin() as conn:
+            await conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_SECONDS}s'")
             return [await _apply(conn, roles, g) for g in grants()]
     except DBAPIError as exc:
+        if str(getattr(exc.orig, "sqlstate", "")) == "55P03":
+            raise RoleError(f"the shared tables stayed locked for {LOCK_TIMEOUT_SECONDS}s (workers in the middle of "
+                            "a transaction): a changed row policy needs a moment without them; try again") from None
         if str(getattr(exc.orig, "sqlstate", "")) == "42501":
             first = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else "permission denied"
             raise RoleError(f"the database refused: {first} (the schema's owner needs CREATEROLE: "
@@ -165,6 +171,27 @@ async def apply_roles(url: str, roles: RoleSettings) -> list[str]:
 
 def _q(conn: AsyncConnection, name: str) -> str:
     return conn.dialect.identifier_preparer.quote(name)
+
+
+async def _policy(conn: AsyncConnection, role: str, table: Table, condition: str, read_only: bool) -> None:
+    """Row-level security on `table` and `role`'s policy there. The policy's name carries a hash of its
+    definition, so an unchanged one is left alone: this DDL takes an exclusive lock on the table, which
+    running workers would have to release first."""
+    command = "SELECT" if read_only else "ALL"
+    check = "" if read_only else f" WITH CHECK ({condition})"
+    definition = f"FOR {command} TO {_q(conn, role)} USING ({condition}){check}"
+    name = f"{role}_rows_{hashlib.sha256(definition.encode()).hexdigest()[:8]}"
+    names = await conn.scalars(text("SELECT policyname FROM pg_policies WHERE schemaname = current_schema() "
+                                    "AND tablename = :t"), {"t": table.name})
+    existing = {n for n in names if n.startswith(f"{role}_rows")}
+    if existing == {name}:
+        return
+    t = _q(conn, table.name)
+    if not await conn.scalar(text("SELECT relrowsecurity FROM pg_class WHERE oid = CAST(:t AS regclass)"), {"t": t}):
+        await conn.execute(text(f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY"))
+    for old in sorted(existing):
+        await conn.execute(text(f"DROP POLICY {_q(conn, old)} ON {t}"))
+    await conn.execute(text(f"CREATE POLICY {_q(conn, name)} ON {t} {definition}"))
 
 
 async def _apply(conn: AsyncConnection, roles: RoleSettings, g: Grants) -> str:
@@ -192,13 +219,8 @@ async def _apply(conn: AsyncConnection, roles: RoleSettings, g: Grants) -> str:
     for table in g.reads:
         await conn.execute(text(f"GRANT SELECT ON {_q(conn, table.name)} TO {r}"))
     for table, condition in g.rows.items():
-        t, policy = _q(conn, table.name), _q(conn, f"{role}_rows")
-        await conn.execute(text(f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY"))
-        await conn.execute(text(f"DROP POLICY IF EXISTS {policy} ON {t}"))
-        command = "SELECT" if g.read_only_rows else "ALL"
-        check = "" if g.read_only_rows else f" WITH CHECK ({condition})"
-        await conn.execute(text(f"CREATE POLICY {policy} ON {t} FOR {command} TO {r} USING ({condition}){check}"))
-    verb = "updated" if exists else "created"
+        await _policy(conn, role, table, condition, g.read_only_rows)
+    verb = "updated" if exists else "created"  # (the password, and the grants, are set anew either way)
     writes = ", ".join(t.name for t in g.writes) or "nothing"
     reads = ", ".join(t.name for t in g.reads)
     return f"role {role}: {verb}; writes {writes}" + (f"; reads {reads}" if reads else "") + \

@@ -402,7 +402,12 @@ def parser() -> argparse.ArgumentParser:
 EXAMPLES: dict[str, str] = {
     "topics": "ticketflow topics apply\n  ticketflow topics apply --check\n  ticketflow topics list\n"
               "  ticketflow topics export --format strimzi > deploy/k8s/kafka-topics.yaml",
-    "migrate": "DATABASE_URL=postgresql+asyncpg://tf:***@db:5432/tf ticketflow migrate",
+    "acls": "ticketflow acls print\n  ticketflow acls apply --check\n"
+            "  ticketflow acls apply   # as admin (KAFKA_USERNAME=admin)\n"
+            "  ticketflow acls print --strimzi --cluster ticketflow > kafka-users.yaml",
+    "migrate": "DATABASE_URL=postgresql+asyncpg://tf:***@db:5432/tf ticketflow migrate\n"
+               "  TICKETFLOW_DB_INBOUND_PASSWORD=... TICKETFLOW_DB_TICKETING_PASSWORD=... "
+               "TICKETFLOW_DB_READER_PASSWORD=... ticketflow migrate --roles",
     "worker": "ticketflow worker inbound\n  TICKETFLOW_HTTP_PORT=9464 ticketflow --log-format json worker ticketing",
     "up": "ticketflow up",
     "accounts": "ticketflow accounts put --id acme --tier starter --created-at 2021-01-01T00:00:00+00:00",

@@ -23,17 +23,21 @@ from workers.settings import Settings
 
 @pytest.fixture(scope="session")
 def exposure() -> Iterator[Exposure]:
-    """The secrets of the run and where they could show; every log record of this process is kept."""
+    """The secrets of the run and where they could show: every log record of this process, Ticketflow's own
+    at DEBUG, the libraries' at INFO (their DEBUG output is scanned in `ticketflow -vv` runs instead: at
+    DEBUG, aiokafka logs every request of the workers running here, which slows them down)."""
     found = Exposure()
-    root = logging.getLogger()
-    level = root.level
+    root, ours = logging.getLogger(), logging.getLogger("ticketflow")
+    levels = root.level, ours.level
     root.addHandler(found.recorder)
-    root.setLevel(logging.DEBUG)
+    root.setLevel(min(root.getEffectiveLevel(), logging.INFO))
+    ours.setLevel(logging.DEBUG)
     try:
         yield found
     finally:
         root.removeHandler(found.recorder)
-        root.setLevel(level)
+        root.setLevel(levels[0])
+        ours.setLevel(levels[1])
 
 
 @pytest.fixture(scope="session")

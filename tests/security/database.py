@@ -59,21 +59,22 @@ async def role_database(server_url: str, exposure: Exposure) -> AsyncIterator[Ro
     owner = f"{prefix}owner"
     owner_password = exposure.secret("database owner's password", secrets.token_hex(16))
     passwords = {who: exposure.secret(f"database password of {who}", secrets.token_hex(16)) for who in WHO}
-    admin = await asyncpg.connect(superuser_dsn(server_url))
-    try:
-        await admin.execute(f"CREATE ROLE {owner} LOGIN CREATEROLE PASSWORD '{scram_verifier(owner_password)}'")
-        await admin.execute(f'CREATE DATABASE "{name}" OWNER {owner}')
-    finally:
-        await admin.close()
+    await as_superuser(server_url, f"CREATE ROLE {owner} LOGIN CREATEROLE PASSWORD '{scram_verifier(owner_password)}'",
+                       f'CREATE DATABASE "{name}" OWNER {owner}')
     owner_url = make_url(server_url).set(username=owner, password=owner_password, database=name) \
         .render_as_string(hide_password=False)
     try:
         yield RoleDatabase(owner_url, prefix, passwords)
     finally:
-        admin = await asyncpg.connect(superuser_dsn(server_url))
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            for role in [f"{prefix}{who}" for who in WHO] + [owner]:
-                await admin.execute(f"DROP ROLE IF EXISTS {role}")
-        finally:
-            await admin.close()
+        await as_superuser(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+                           *[f"DROP ROLE IF EXISTS {prefix}{who}" for who in (*WHO, "owner")])
+
+
+async def as_superuser(server_url: str, *statements: str) -> None:
+    """Run `statements` as the superuser of the server of `server_url`, in order."""
+    admin = await asyncpg.connect(superuser_dsn(server_url))
+    try:
+        for statement in statements:
+            await admin.execute(statement)
+    finally:
+        await admin.close()

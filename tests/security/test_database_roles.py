@@ -133,18 +133,26 @@ async def test_no_role_changes_the_schema(roles_db, who):
     assert await refusal(url, "UPDATE alembic_version SET version_num = 'x'") == "42501"
 
 
-async def test_migrate_roles_again_changes_nothing(roles_db, exposure):
+async def test_migrate_roles_again_changes_nothing_and_waits_for_no_running_worker(roles_db, exposure):
+    """Unchanged policies are left alone, so a worker in the middle of a transaction on a shared table
+    (here: one the test holds open) does not hold it up."""
     grants = ("SELECT grantee, table_name, privilege_type FROM information_schema.role_table_grants "
               "WHERE grantee LIKE :p ORDER BY 1, 2, 3")
     engine = create_engine(roles_db.owner_url)
     try:
         async with engine.connect() as conn:
             before = (await conn.execute(text(grants), {"p": f"{roles_db.prefix}%"})).all()
-        again = run_cli(exposure, clean_env(**roles_db.role_env()), "migrate", "--roles")
+            policies = (await conn.execute(text("SELECT * FROM pg_policies ORDER BY policyname"))).all()
+        async with engine.connect() as busy, busy.begin():
+            await busy.execute(text("INSERT INTO account_views (owner, account_id, body, updated_at) "
+                                    "VALUES ('inbound', :a, '{}', :t)"), {"a": f"{TAG}-busy", "t": NOW})
+            again = run_cli(exposure, clean_env(**roles_db.role_env()), "migrate", "--roles")
+            await busy.rollback()
         assert again.returncode == 0, again.stderr
         assert again.stdout.count(": updated;") == 3
         async with engine.connect() as conn:
             assert (await conn.execute(text(grants), {"p": f"{roles_db.prefix}%"})).all() == before
+            assert (await conn.execute(text("SELECT * FROM pg_policies ORDER BY policyname"))).all() == policies
     finally:
         await engine.dispose()
 
