@@ -1,4 +1,4 @@
-"""`ticketflow`: operate Ticketflow (topics, workers, accounts, context, dead letters, skips, outbox, lag, schemas).
+"""`ticketflow`: operate Ticketflow (topics, ACLs, workers, accounts, context, dead letters, skips, outbox, lag, schemas).
 
 Exit codes: 0 done; 1 the operation failed (topic creation refused, drift, no such record, refused
 skip, refused replays); 2 usage or configuration; 3 Kafka unreachable; 4 database unreachable;
@@ -24,6 +24,7 @@ from workers.settings import Settings, settings_error
 
 if TYPE_CHECKING:
     from ticketflow.deadletters import Selection
+    from ticketflow.provisioning import ApplyReport
 
 log = logging.getLogger("ticketflow.cli")
 
@@ -41,10 +42,14 @@ def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
             print(state.line(settings.replication_factor))
         return 0
     report = asyncio.run(check_topics(settings) if args.check else apply_topics(settings))
+    return _reported(report, "topics apply --check" if args.check else "topics apply")
+
+
+def _reported(report: ApplyReport, what: str) -> int:
+    """Print an apply report; exit 0 when it is ok, else 1 with a one-line summary on stderr."""
     print("\n".join(report.lines()))
     if report.ok:
         return 0
-    what = "topics apply --check" if args.check else "topics apply"
     return _fail(f"{what}: {report.summary()} (see the MISSING, DRIFT and FAILED lines above)", EXIT_FAILED)
 
 
@@ -62,11 +67,36 @@ def _export_topics(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
-    from storage.migrate import upgrade
+def _cmd_acls(args: argparse.Namespace, settings: Settings) -> int:
+    from ticketflow.acls import apply_acls, generate, kafka_users, matrix_lines, users_yaml
 
+    if args.action == "print":
+        if args.strimzi:
+            shown = f" --cluster {args.cluster}" + (f" --namespace {args.namespace}" if args.namespace else "")
+            print(users_yaml(kafka_users(generate(settings), args.cluster, args.namespace), shown), end="")
+        else:
+            print("\n".join(matrix_lines(generate(settings))))
+        return 0
+    report = asyncio.run(apply_acls(settings, check=args.check))
+    return _reported(report, "acls apply --check" if args.check else "acls apply")
+
+
+def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.migrate import upgrade
+    from storage.roles import RoleError, RoleSettings, apply_roles
+
+    try:
+        roles = RoleSettings.from_env() if args.roles else None
+    except RoleError as exc:
+        return _fail(f"configuration: {exc}", EXIT_USAGE)
     upgrade(settings.database_url)
     print(f"database at head: {masked_url(settings.database_url)}")
+    if roles is not None:
+        try:
+            for line in asyncio.run(apply_roles(settings.database_url, roles)):
+                print(line)
+        except RoleError as exc:
+            return _fail(f"migrate --roles: {exc}", EXIT_FAILED)
     return 0
 
 
@@ -207,8 +237,27 @@ def _add_topics(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     t.set_defaults(func=_cmd_topics)
 
 
+def _add_acls(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    a = sub.add_parser("acls", help="Kafka ACLs per worker and client principal, generated from the workers' wiring")
+    actions = a.add_subparsers(dest="action", required=True)
+    apply = actions.add_parser("apply", help="create the missing ACLs (as the admin principal); exit 1 on any refused "
+                                             "ACL or drift (ACLs on Ticketflow's topics and groups it does not generate)")
+    apply.add_argument("--check", action="store_true", help="change nothing: exit 1 if an ACL is missing or drifted")
+    show = actions.add_parser("print", help="the ACLs, one per line (no broker needed)")
+    show.add_argument("--strimzi", action="store_true",
+                      help="as Strimzi KafkaUser resources (kafka.strimzi.io/v1beta2, scram-sha-512, simple authorization)")
+    show.add_argument("--cluster", default="ticketflow", help="with --strimzi: the strimzi.io/cluster label")
+    show.add_argument("--namespace", help="with --strimzi: metadata.namespace of every resource")
+    a.set_defaults(func=_cmd_acls)
+
+
 def _add_workers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sub.add_parser("migrate", help="bring DATABASE_URL to the newest schema").set_defaults(func=_cmd_migrate)
+    m = sub.add_parser("migrate", help="bring DATABASE_URL to the newest schema")
+    m.add_argument("--roles", action="store_true",
+                   help="also create or update one PostgreSQL role per worker and a read-only role, with their "
+                        "grants and row-level security (PostgreSQL; the owner needs CREATEROLE; passwords from "
+                        "TICKETFLOW_DB_INBOUND_PASSWORD, TICKETFLOW_DB_TICKETING_PASSWORD, TICKETFLOW_DB_READER_PASSWORD)")
+    m.set_defaults(func=_cmd_migrate)
     w = sub.add_parser("worker", help="run one worker until Ctrl-C")
     w.add_argument("name", choices=["inbound", "ticketing", "sync"], help="which worker to run")
     w.set_defaults(func=_cmd_worker)
@@ -340,6 +389,7 @@ def parser() -> argparse.ArgumentParser:
                    help="plain lines (default) or one JSON object per line (default: TICKETFLOW_LOG_FORMAT)")
     sub = p.add_subparsers(dest="command", required=True)
     _add_topics(sub)
+    _add_acls(sub)
     _add_workers(sub)
     _add_accounts(sub)
     _add_deadletters(sub)
@@ -352,7 +402,12 @@ def parser() -> argparse.ArgumentParser:
 EXAMPLES: dict[str, str] = {
     "topics": "ticketflow topics apply\n  ticketflow topics apply --check\n  ticketflow topics list\n"
               "  ticketflow topics export --format strimzi > deploy/k8s/kafka-topics.yaml",
-    "migrate": "DATABASE_URL=postgresql+asyncpg://tf:***@db:5432/tf ticketflow migrate",
+    "acls": "ticketflow acls print\n  ticketflow acls apply --check\n"
+            "  ticketflow acls apply   # as admin (KAFKA_USERNAME=admin)\n"
+            "  ticketflow acls print --strimzi --cluster ticketflow > kafka-users.yaml",
+    "migrate": "DATABASE_URL=postgresql+asyncpg://tf:***@db:5432/tf ticketflow migrate\n"
+               "  TICKETFLOW_DB_INBOUND_PASSWORD=... TICKETFLOW_DB_TICKETING_PASSWORD=... "
+               "TICKETFLOW_DB_READER_PASSWORD=... ticketflow migrate --roles",
     "worker": "ticketflow worker inbound\n  TICKETFLOW_HTTP_PORT=9464 ticketflow --log-format json worker ticketing",
     "up": "ticketflow up",
     "accounts": "ticketflow accounts put --id acme --tier starter --created-at 2021-01-01T00:00:00+00:00",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Mapping
 
 from storage.migrate import upgrade_async
 from workers.delivery.backoff import until_available
@@ -40,12 +41,15 @@ def worker_groups(settings: Settings, names: tuple[str, ...] = WORKERS) -> list[
 
 
 async def start_workers(settings: Settings, names: tuple[str, ...] = WORKERS,
-                        obs: Observability | None = None) -> list[Worker]:
+                        obs: Observability | None = None,
+                        per_worker: Mapping[str, Settings] | None = None) -> list[Worker]:
     """Build and start the workers `names` in this process (migrating first, unless switched off); with
-    `obs`, they report to this process's metrics and health."""
+    `obs`, they report to this process's metrics and health. `per_worker` gives a worker its own settings
+    instead of `settings` (its Kafka principal and database role, TICKETFLOW_MIGRATE_ON_START=false);
+    `settings` alone decides the migration."""
     if settings.migrate_on_start:
         await until_available(lambda: upgrade_async(settings.database_url), "database", logging.getLogger("ticketflow"))
-    workers = [build_worker(n, settings, obs) for n in names]
+    workers = [build_worker(n, (per_worker or {}).get(n, settings), obs) for n in names]
     for worker in workers:
         await worker.start(migrate=False)
     return workers
