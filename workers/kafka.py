@@ -16,9 +16,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
 
 from contracts.topics import DEADLETTER_MAX_BYTES
-from workers import kafka_recovery
+from workers import aiokafka_fixes
 
-kafka_recovery.install()  # every client of the process finds the cluster again after losing it
+aiokafka_fixes.install()  # for every client of the process: see that module
 
 MAX_REQUEST_BYTES = DEADLETTER_MAX_BYTES + 64 * 1024
 """Large enough for any dead letter; the broker still refuses records over a topic's own limit."""

@@ -5,14 +5,22 @@ still starting and named no broker in its metadata, so aiokafka kept only the bo
 that connection closed (the broker went down again), the client had no node left to ask and logged
 "Unable to update metadata from []" for good: its consumers never rejoined, and the worker's input
 topics stopped with thousands of records waiting (aiokafka 0.14.0; kafka-python had the same bug, #1494).
-`workers.kafka` makes every client re-bootstrap in that state (see `workers/kafka_recovery.py`)."""
+`workers.kafka` makes every client re-bootstrap in that state (see `workers/aiokafka_fixes.py`)."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+from pathlib import Path
+
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.client import AIOKafkaClient, ConnectionGroup
 
-import workers.kafka  # noqa: F401  (installs the recovery for every aiokafka client of the process)
+import workers.kafka  # noqa: F401  (installs the fixes for every aiokafka client of the process)
+from tests.support.services_private import PrivateKafka
 
 pytestmark = pytest.mark.kafka
 
@@ -32,3 +40,31 @@ async def test_x5_a_client_that_knows_no_broker_and_has_no_bootstrap_connection_
         assert client.cluster.brokers(), "the client knows the cluster's brokers again"
     finally:
         await client.close()
+
+
+async def test_x5_a_consumer_whose_fetch_timed_out_stops_without_raising(tmp_path: Path) -> None:
+    """The second aiokafka bug (see `workers/aiokafka_fixes.py`): stopping a consumer while a failed fetch
+    waits out its retry backoff raised CancelledError to the caller (met in a test's teardown on a loaded
+    broker). Here the broker is frozen with SIGSTOP so that a fetch times out, and the backoff is long
+    enough that the stop surely lands inside it."""
+    kafka = PrivateKafka(tmp_path / "kafka")
+    await kafka.start()
+    pid = int(next((tmp_path / "kafka").glob("kafka-*/kafka.pid")).read_text())
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic("frozen", num_partitions=1, replication_factor=1)])
+    finally:
+        await admin.close()
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap, request_timeout_ms=2_000,
+                                retry_backoff_ms=60_000, metadata_max_age_ms=600_000)
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition("frozen", 0)])
+        await consumer.getmany(timeout_ms=1_000)
+        os.kill(pid, signal.SIGSTOP)
+        await asyncio.sleep(6)  # the fetch in flight times out (2 s) and its 60 s backoff begins
+        await consumer.stop()  # raised CancelledError before the fix
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        await kafka.stop()
