@@ -1,4 +1,4 @@
-"""Workarounds for two aiokafka 0.14.0 bugs the chaos suite and the tests met, installed once per
+"""Workarounds for three aiokafka 0.14.0 bugs the chaos suite and the tests met, installed once per
 process by `workers.kafka` for every client (ours, FastStream's, the admin client's).
 
 1. A client that has lost every broker it knew. When the first metadata a client gets names no broker (a
@@ -15,7 +15,17 @@ nobody. Until that succeeds, the refresh reports failure as before and aiokafka 
 fetch that failed (a request timed out) waits out its retry backoff outside the task's own
 `CancelledError` guard, so `consumer.stop()` raised `CancelledError` to its caller: a worker's
 shutdown, a probe's, a CLI command's. The fix: close swallows the cancellation of its own tasks, never
-one aimed at the caller."""
+one aimed at the caller.
+
+3. An idempotent producer that never recovers from a broken sequence. When a broker restarts with a
+batch in flight, the retried batch can be refused with OUT_OF_ORDER_SEQUENCE_NUMBER (or the broker may
+have forgotten the producer: UNKNOWN_PRODUCER_ID). aiokafka fails that batch and goes on numbering the
+partition's batches from where it was, so every later batch to that partition is refused the same way,
+for as long as the process lives: the chaos suite saw a worker's relay park 13 events so. The Java
+client starts a new idempotent session in that case (KIP-360); the fix does the same for a
+non-transactional producer: it forgets its producer id and sequence numbers, and the sender asks the
+broker for a new id before its next batch. The failed records are the caller's to send again
+(`workers.delivery.errors` counts these errors as transient)."""
 
 from __future__ import annotations
 
@@ -26,7 +36,10 @@ from typing import Any
 
 from aiokafka.client import AIOKafkaClient, ConnectionGroup
 from aiokafka.consumer.fetcher import Fetcher
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import KafkaConnectionError, OutOfOrderSequenceNumber, UnknownProducerId
+from aiokafka.producer.sender import SendProduceReqHandler
+from aiokafka.producer.transaction_manager import NO_PRODUCER_EPOCH, NO_PRODUCER_ID, PidAndEpoch
+from aiokafka.util import create_future
 
 log = logging.getLogger("ticketflow.kafka")
 
@@ -37,6 +50,7 @@ def install() -> None:
     """Install both fixes (idempotent)."""
     _rebootstrap_when_no_broker_is_known()
     _close_fetcher_quietly()
+    _new_producer_session_after_a_broken_sequence()
 
 
 def _rebootstrap_when_no_broker_is_known() -> None:
@@ -82,3 +96,32 @@ def _close_fetcher_quietly() -> None:
 
     close._ticketflow_fix = True  # type: ignore[attr-defined]
     Fetcher.close = close
+
+
+SESSION_BROKEN = (OutOfOrderSequenceNumber, UnknownProducerId)
+"""Broker answers that mean: this idempotent producer session can send no more to that partition."""
+
+
+def _new_producer_session_after_a_broken_sequence() -> None:
+    original = SendProduceReqHandler.handle_response
+    if getattr(original, "_ticketflow_fix", False):
+        return
+
+    def handle_response(self: SendProduceReqHandler, response: Any) -> Any:
+        result = original(self, response)
+        txn = self._sender._txn_manager
+        if txn is None or txn.transactional_id is not None or not txn.has_pid():
+            return result
+        for batch in self._batches.values():
+            future = batch.future
+            if future.done() and not future.cancelled() and isinstance(future.exception(), SESSION_BROKEN):
+                log.warning("Kafka producer %s: the broker refused its sequence (%s); starting a new "
+                            "idempotent session", txn.producer_id, type(future.exception()).__name__)
+                txn._pid_and_epoch = PidAndEpoch(NO_PRODUCER_ID, NO_PRODUCER_EPOCH)
+                txn._pid_waiter = create_future()
+                txn._sequence_numbers.clear()
+                break
+        return result
+
+    handle_response._ticketflow_fix = True  # type: ignore[attr-defined]
+    SendProduceReqHandler.handle_response = handle_response

@@ -7,8 +7,10 @@ import asyncio
 import uuid
 from datetime import timedelta
 
+import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import OutOfOrderSequenceNumber
 from sqlalchemy import func, insert, select
 
 from contracts.envelope import Envelope
@@ -165,3 +167,34 @@ async def test_x4_outbox_cli_lists_retries_and_discards_parked_rows(engine, db_u
     async with engine.connect() as conn:
         kept = (await conn.execute(select(outbox.c.sent_at, outbox.c.failure).where(outbox.c.id == row))).one()
     assert kept.sent_at is not None and kept.failure.startswith("discarded by operator: test; too big")
+
+
+async def test_x3_x5_rows_the_broker_refused_for_a_broken_producer_sequence_are_sent_again_not_parked(
+        engine, kafka, run_prefix):
+    """Found by the chaos suite: after a broker restart with a batch in flight, the broker refused the
+    relay's batches with OUT_OF_ORDER_SEQUENCE_NUMBER and the relay parked 13 events for good. They are
+    the producer session's fault, not the rows': the rows wait and go out, in order, on the next round."""
+    from aiokafka import TopicPartition
+
+    from ticketflow.outbox import parked_rows
+
+    topic = await _topic(kafka, run_prefix)
+    owner = f"seqtest{uuid.uuid4().hex[:6]}"
+    producer = make_producer(kafka, "sequence-relay-test")
+    await producer.start()
+    try:
+        relay = OutboxRelay(engine, producer, owner)
+        await _add(engine, owner, topic, "k", b'{"n": 1}')
+        assert await relay.flush() == 1
+        producer._txn_manager._sequence_numbers[TopicPartition(topic, 0)] += 7  # what the broker saw after its restart
+        for n in (2, 3):
+            await _add(engine, owner, topic, "k", b'{"n": %d}' % n)
+
+        with pytest.raises(OutOfOrderSequenceNumber):
+            await relay.flush()  # a transient failure: the relay's loop retries it
+        assert await parked_rows(engine, owner) == []
+        assert await relay.flush() == 2
+    finally:
+        await producer.stop()
+    records = await _read_all(kafka, topic, 3)
+    assert [r.value for r in records] == [b'{"n": 1}', b'{"n": 2}', b'{"n": 3}']

@@ -67,10 +67,13 @@ _TRANSIENT_KAFKA_ERRORS: tuple[type[BaseException], ...] = (
     kafka_errors.NotEnoughReplicasAfterAppendError, kafka_errors.UnknownTopicOrPartitionError,
     kafka_errors.GroupCoordinatorNotAvailableError, kafka_errors.NotCoordinatorForGroupError,
     kafka_errors.CoordinatorLoadInProgressError, kafka_errors.KafkaStorageError,
+    kafka_errors.OutOfOrderSequenceNumber, kafka_errors.UnknownProducerId,
 )
 """Broker errors of a leader change, a broker restart or a slow cluster. `UnknownTopicOrPartition` is
 here because a topic's metadata is briefly unknown after a leader election; a topic that really does
-not exist is an operator's error that `topics apply --check` names."""
+not exist is an operator's error that `topics apply --check` names. `OutOfOrderSequenceNumber` and
+`UnknownProducerId` follow a broker restart with a batch in flight: the producer starts a new session
+(`workers/aiokafka_fixes.py`) and the records are sent again."""
 
 
 def is_conflict(exc: BaseException) -> bool:
