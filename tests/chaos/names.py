@@ -83,7 +83,14 @@ async def partitions_of(bootstrap: str, topics: list[str]) -> list[TopicPartitio
 
 
 def producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
-    """Like every producer in front of Ticketflow should be: acks from all in-sync replicas, idempotent."""
+    """Like every producer in front of Ticketflow should be: acks from all in-sync replicas, idempotent,
+    and able to start a new idempotent session after a broker restart refused its sequence, as the Java
+    and librdkafka clients do. aiokafka 0.14.0 cannot (ADR 12): the harness installs the same client fix
+    the workers carry, or its own traffic stops for good at the first such restart (it did, in the
+    second full run: 153,061 sends refused)."""
+    from workers.aiokafka_fixes import install
+
+    install()
     return AIOKafkaProducer(bootstrap_servers=bootstrap, client_id=client_id, acks="all", enable_idempotence=True,
                             linger_ms=5, request_timeout_ms=30_000)
 

@@ -79,6 +79,7 @@ class Traffic:
                 await future
             except Exception:  # refused or timed out: perhaps written, the check reads the topic
                 self.failed[what] += 1
+                self.sent[what] -= 1  # counted as sent when the producer took it
 
     async def run(self, messages: int, seconds: float, backlog: Callable[[], int], max_backlog: int,
                   stop: asyncio.Event) -> None:
