@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Protocol
 
-from sqlalchemy import Column, Table, Text, any_, bindparam, func, insert, select, text, tuple_, update
+from sqlalchemy import BigInteger, Column, String, Table, Text, any_, bindparam, func, insert, select, text, tuple_, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.types import ARRAY, JSON, TypeEngine
@@ -180,7 +180,7 @@ class UnitOfWork:
     async def add_to_outbox(self, record: OutboxRecord) -> None:
         """Queue `record` for the relay; it reaches Kafka only if this transaction commits."""
         self.insert(outbox, {"producer": self.producer, "topic": record.topic, "key": record.key,
-                             "headers": [list(pair) for pair in record.text_headers], "value": record.value,
+                             "headers": record.text_headers, "value": record.value,
                              "created_at": self.now, "sent_at": None, "failed_at": None, "failure": None})
 
 
@@ -197,15 +197,17 @@ def in_pairs(columns: tuple[Any, ...], pairs: Iterable[tuple[Any, ...]], postgre
     return tuple_(*columns).in_(select(*keys.c))
 
 
-def one_of(column: Any, values: Iterable[Any], postgres: bool = False) -> Any:
-    """`column IN (values)`; on PostgreSQL `column = ANY(:array)` (one parameter, one statement text)."""
+def one_of(column: Any, values: Iterable[Any], postgres: bool = False, numbers: bool = False) -> Any:
+    """`column IN (values)`; on PostgreSQL `column = ANY(:array)` (one parameter, one statement text), an
+    array of text (`numbers`: of bigint), never of varchar(n), which would cut a longer value to fit."""
     ordered = sorted(values)
     if not postgres:
         return column.in_(ordered)
-    return column == any_(bindparam(None, ordered, type_=_TEXTS))
+    return column == any_(bindparam(None, ordered, type_=_BIGINTS if numbers else _TEXTS))
 
 
 _TEXTS = ARRAY(Text())
+_BIGINTS = ARRAY(BigInteger())
 
 
 def _runs(rows: list[dict[str, Any]]) -> list[tuple[tuple[str, ...], list[dict[str, Any]]]]:
@@ -233,50 +235,55 @@ def _array_type(dialect: Dialect, table: Table, name: str) -> tuple[str, Any, bo
         column_type: TypeEngine[Any] = column.type
         impl = column_type.dialect_impl(dialect)
         is_json = isinstance(impl, JSON) or isinstance(getattr(impl, "impl", None), JSON)
-        sql_type = "TEXT" if is_json else column_type.compile(dialect=dialect)
+        # Text arrays, never varchar(n): an explicit cast cuts a longer string to fit, whereas assigning
+        # text to a varchar(n) column refuses it (value too long), as a plain INSERT or UPDATE does.
+        text_like = is_json or isinstance(impl, String) or isinstance(getattr(impl, "impl", None), String)
+        sql_type = "TEXT" if text_like else column_type.compile(dialect=dialect)
         found = _ARRAY_TYPES[key] = (sql_type, impl.bind_processor(dialect), is_json)
     return found
 
 
-def _array(dialect: Dialect, table: Table, name: str, rows: list[dict[str, Any]]) -> tuple[str, list[Any]]:
-    sql_type, process, _json = _array_type(dialect, table, name)
-    values = [row[name] for row in rows]
-    if process is not None:
-        values = [process(v) for v in values]
-    return sql_type, values
+def _same(value: Any, first: Any) -> bool:
+    return value is first or (type(value) is type(first) and value == first)
 
 
-def _unnest(dialect: Dialect, table: Table, names: list[str], rows: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
-    """`unnest(CAST(:a0 AS t0[]), ...) WITH ORDINALITY AS u(a0, ..., n)` and its parameters."""
+def _unnest(dialect: Dialect, table: Table, names: list[str],
+            rows: list[dict[str, Any]]) -> tuple[list[str], str, dict[str, Any]]:
+    """The value of each column for a row of `unnest(CAST(:a0 AS t0[]), ...) WITH ORDINALITY AS u(a0, ..., n)`,
+    that source, and its parameters. A column holding the same value in every row (a batch's consumer,
+    producer, timestamp, NULLs), but the first, is passed once (`CAST(:s3 AS t3)`) instead of as an array."""
     params: dict[str, Any] = {}
-    casts = []
+    values, casts, aliases = [], [], []
     for i, name in enumerate(names):
-        sql_type, params[f"a{i}"] = _array(dialect, table, name, rows)
-        casts.append(f"CAST(:a{i} AS {sql_type}[])")
-    aliases = ", ".join(f"a{i}" for i in range(len(names)))
-    return f"unnest({', '.join(casts)}) WITH ORDINALITY AS u({aliases}, n)", params
-
-
-def _value(dialect: Dialect, table: Table, name: str, i: int) -> str:
-    return f"CAST(u.a{i} AS JSON)" if _array_type(dialect, table, name)[2] else f"u.a{i}"
+        sql_type, process, is_json = _array_type(dialect, table, name)
+        first = rows[0][name]
+        if i > 0 and all(_same(row[name], first) for row in rows):
+            params[f"s{i}"] = first if process is None else process(first)
+            value = f"CAST(:s{i} AS {sql_type})"
+        else:
+            column = [row[name] for row in rows]
+            params[f"a{i}"] = column if process is None else [process(v) for v in column]
+            casts.append(f"CAST(:a{i} AS {sql_type}[])")
+            aliases.append(f"a{i}")
+            value = f"u.a{i}"
+        values.append(f"CAST({value} AS JSON)" if is_json else value)
+    return values, f"unnest({', '.join(casts)}) WITH ORDINALITY AS u({', '.join(aliases)}, n)", params
 
 
 def _insert_arrays(dialect: Dialect, table: Table, columns: tuple[str, ...],
                    rows: list[dict[str, Any]]) -> tuple[Any, dict[str, Any]]:
     names = list(columns)
     quoted = dialect.identifier_preparer.quote
-    source, params = _unnest(dialect, table, names, rows)
-    selected = ", ".join(_value(dialect, table, name, i) for i, name in enumerate(names))
+    values, source, params = _unnest(dialect, table, names, rows)
     sql = (f"INSERT INTO {quoted(table.name)} ({', '.join(quoted(n) for n in names)}) "
-           f"SELECT {selected} FROM {source} ORDER BY u.n")
+           f"SELECT {', '.join(values)} FROM {source} ORDER BY u.n")
     return text(sql), params
 
 
 def _update_arrays(dialect: Dialect, table: Table, key: str, columns: list[str],
                    rows: list[dict[str, Any]]) -> tuple[Any, dict[str, Any]]:
-    names = [key, *columns]
     quoted = dialect.identifier_preparer.quote
-    source, params = _unnest(dialect, table, names, rows)
-    sets = ", ".join(f"{quoted(name)} = {_value(dialect, table, name, i + 1)}" for i, name in enumerate(columns))
+    values, source, params = _unnest(dialect, table, [key, *columns], rows)
+    sets = ", ".join(f"{quoted(name)} = {value}" for name, value in zip(columns, values[1:], strict=True))
     sql = f"UPDATE {quoted(table.name)} SET {sets} FROM {source} WHERE {quoted(table.name)}.{quoted(key)} = u.a0"
     return text(sql), params
