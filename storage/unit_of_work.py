@@ -5,7 +5,8 @@ are applied, and the messages to publish are written to the outbox. The Kafka of
 only after it commits; a redelivered message then finds its id recorded and changes nothing.
 
 Writes are buffered and flushed at commit in bulk, in the order they were made: rows to insert by
-table (multi-row INSERT), then updates (executemany). Reads that a batch makes in bulk up front
+table, then updates; on PostgreSQL each is one statement over one array per column (`unnest`), on
+SQLite multi-row INSERTs and executemany updates. Reads that a batch makes in bulk up front
 (`remember_processed`) and the buffers together let one transaction carry hundreds of messages with a
 handful of round trips.
 """
