@@ -9,12 +9,12 @@ from typing import Any
 
 
 def plain(value: Any) -> Any:
-    return value.value if isinstance(value, Enum) else value
+    return value._value_ if isinstance(value, Enum) else value
 
 
 def plain_values(values: Mapping[str, Any]) -> dict[str, Any]:
     """`values` with every enum replaced by its value (the row to insert or update)."""
-    return {k: plain(v) for k, v in values.items()}
+    return {k: v._value_ if isinstance(v, Enum) else v for k, v in values.items()}
 
 
 _NAMES: dict[type, tuple[str, ...]] = {}

@@ -5,7 +5,8 @@ are applied, and the messages to publish are written to the outbox. The Kafka of
 only after it commits; a redelivered message then finds its id recorded and changes nothing.
 
 Writes are buffered and flushed at commit in bulk, in the order they were made: rows to insert by
-table (multi-row INSERT), then updates (executemany). Reads that a batch makes in bulk up front
+table, then updates; on PostgreSQL each is one statement over one array per column (`unnest`), on
+SQLite multi-row INSERTs and executemany updates. Reads that a batch makes in bulk up front
 (`remember_processed`) and the buffers together let one transaction carry hundreds of messages with a
 handful of round trips.
 """
@@ -17,8 +18,10 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Protocol
 
-from sqlalchemy import Table, bindparam, insert, select, tuple_, update
+from sqlalchemy import BigInteger, Column, String, Table, Text, any_, bindparam, func, insert, select, text, tuple_, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.types import ARRAY, JSON, TypeEngine
 
 from storage.tables import outbox, processed_messages
 
@@ -109,7 +112,11 @@ class UnitOfWork:
         self.writes += 1
 
     async def flush(self) -> None:
-        """Write everything buffered, table by table: inserts first (multi-row), then updates (executemany)."""
+        """Write everything buffered, table by table: inserts first (multi-row), then updates (executemany).
+        On PostgreSQL each is one statement over arrays (`unnest`), whatever the number of rows."""
+        if self.postgres:
+            await self._flush_arrays()
+            return
         for table, rows in self._inserts.items():
             if rows:
                 await self.conn.execute(insert(table), rows)
@@ -124,6 +131,20 @@ class UnitOfWork:
             await self.conn.execute(statement, [{"b_key": r[key], **{f"b_{c}": r[c] for c in columns}} for r in rows])
         self._inserts, self._updates = {}, {}
 
+    async def _flush_arrays(self) -> None:
+        """PostgreSQL: every table's inserts as `INSERT ... SELECT ... FROM unnest(arrays) ORDER BY n` (rows
+        keep their order: the outbox's ids follow it), its updates as `UPDATE ... FROM unnest(arrays)`:
+        one statement and one parameter per column instead of one bound row per record."""
+        for table, rows in self._inserts.items():
+            for columns, run in _runs(rows):
+                await self.conn.execute(*_insert_arrays(self._engine.dialect, table, columns, run))
+        for table, by_key in self._updates.items():
+            for columns, run in _runs(list(by_key.values())):
+                key = run[0]["_key"]
+                changed = [c for c in columns if c not in ("_key", key)]
+                await self.conn.execute(*_update_arrays(self._engine.dialect, table, key, changed, run))
+        self._inserts, self._updates = {}, {}
+
     # --- processed message ids (X5) -------------------------------------------------------------
     async def remember_processed(self, ids: Iterable[tuple[str, str]]) -> None:
         """Load, in one query, which of these (account, message id) this consumer already processed."""
@@ -134,7 +155,7 @@ class UnitOfWork:
         rows = (await self.conn.execute(
             select(processed_messages.c.account_id, processed_messages.c.message_id).where(
                 processed_messages.c.consumer == self.consumer,
-                processed_messages.c.message_id.in_(message_ids)))).all()
+                one_of(processed_messages.c.message_id, message_ids, self.postgres)))).all()
         seen = {(r.account_id, r.message_id) for r in rows}
         legacy = {m for a, m in seen if a == ""}
         self._known_processed |= {(a, m) for a, m in wanted if (a, m) in seen or m in legacy}
@@ -160,11 +181,110 @@ class UnitOfWork:
     async def add_to_outbox(self, record: OutboxRecord) -> None:
         """Queue `record` for the relay; it reaches Kafka only if this transaction commits."""
         self.insert(outbox, {"producer": self.producer, "topic": record.topic, "key": record.key,
-                             "headers": [list(pair) for pair in record.text_headers], "value": record.value,
+                             "headers": record.text_headers, "value": record.value,
                              "created_at": self.now, "sent_at": None, "failed_at": None, "failure": None})
 
 
-def in_pairs(columns: tuple[Any, ...], pairs: Iterable[tuple[Any, ...]]) -> Any:
+def in_pairs(columns: tuple[Any, ...], pairs: Iterable[tuple[Any, ...]], postgres: bool = False) -> Any:
     """`(a, b, ...) IN ((x, y, ...), ...)` for composite keys, in the order of an index on them
-    (PostgreSQL and SQLite both take row values)."""
-    return tuple_(*columns).in_(sorted(pairs))
+    (PostgreSQL and SQLite both take row values). On PostgreSQL (`postgres`) the keys travel as one
+    array per column, `(a, b, ...) IN (SELECT * FROM unnest(:xs, :ys, ...))`: one statement text whatever
+    their number (prepared once), no bound parameter per value, and a plan that probes the index."""
+    ordered = sorted(pairs)
+    if not postgres:
+        return tuple_(*columns).in_(ordered)
+    arrays = [bindparam(None, [p[i] for p in ordered], type_=_TEXTS) for i in range(len(columns))]
+    keys = func.unnest(*arrays).table_valued(*(f"k{i}" for i in range(len(columns)))).render_derived()
+    return tuple_(*columns).in_(select(*keys.c))
+
+
+def one_of(column: Any, values: Iterable[Any], postgres: bool = False, numbers: bool = False) -> Any:
+    """`column IN (values)`; on PostgreSQL `column = ANY(:array)` (one parameter, one statement text), an
+    array of text (`numbers`: of bigint), never of varchar(n), which would cut a longer value to fit."""
+    ordered = sorted(values)
+    if not postgres:
+        return column.in_(ordered)
+    return column == any_(bindparam(None, ordered, type_=_BIGINTS if numbers else _TEXTS))
+
+
+_TEXTS = ARRAY(Text())
+_BIGINTS = ARRAY(BigInteger())
+
+
+def _runs(rows: list[dict[str, Any]]) -> list[tuple[tuple[str, ...], list[dict[str, Any]]]]:
+    """`rows` cut into runs of consecutive rows with the same columns, in order."""
+    out: list[tuple[tuple[str, ...], list[dict[str, Any]]]] = []
+    for row in rows:
+        columns = tuple(row)
+        if out and out[-1][0] == columns:
+            out[-1][1].append(row)
+        else:
+            out.append((columns, [row]))
+    return out
+
+
+_ARRAY_TYPES: dict[tuple[Table, str], tuple[str, Any, bool]] = {}
+
+
+def _array_type(dialect: Dialect, table: Table, name: str) -> tuple[str, Any, bool]:
+    """(SQL element type, bind processor, is JSON) of a column, for a parameter that is an array of its values
+    (PostgreSQL: one dialect per process)."""
+    key = (table, name)
+    found = _ARRAY_TYPES.get(key)
+    if found is None:
+        column: Column[Any] = table.c[name]
+        column_type: TypeEngine[Any] = column.type
+        impl = column_type.dialect_impl(dialect)
+        is_json = isinstance(impl, JSON) or isinstance(getattr(impl, "impl", None), JSON)
+        # Text arrays, never varchar(n): an explicit cast cuts a longer string to fit, whereas assigning
+        # text to a varchar(n) column refuses it (value too long), as a plain INSERT or UPDATE does.
+        text_like = is_json or isinstance(impl, String) or isinstance(getattr(impl, "impl", None), String)
+        sql_type = "TEXT" if text_like else column_type.compile(dialect=dialect)
+        found = _ARRAY_TYPES[key] = (sql_type, impl.bind_processor(dialect), is_json)
+    return found
+
+
+def _same(value: Any, first: Any) -> bool:
+    return value is first or (type(value) is type(first) and value == first)
+
+
+def _unnest(dialect: Dialect, table: Table, names: list[str],
+            rows: list[dict[str, Any]]) -> tuple[list[str], str, dict[str, Any]]:
+    """The value of each column for a row of `unnest(CAST(:a0 AS t0[]), ...) WITH ORDINALITY AS u(a0, ..., n)`,
+    that source, and its parameters. A column holding the same value in every row (a batch's consumer,
+    producer, timestamp, NULLs), but the first, is passed once (`CAST(:s3 AS t3)`) instead of as an array."""
+    params: dict[str, Any] = {}
+    values, casts, aliases = [], [], []
+    for i, name in enumerate(names):
+        sql_type, process, is_json = _array_type(dialect, table, name)
+        first = rows[0][name]
+        if i > 0 and all(_same(row[name], first) for row in rows):
+            params[f"s{i}"] = first if process is None else process(first)
+            value = f"CAST(:s{i} AS {sql_type})"
+        else:
+            column = [row[name] for row in rows]
+            params[f"a{i}"] = column if process is None else [process(v) for v in column]
+            casts.append(f"CAST(:a{i} AS {sql_type}[])")
+            aliases.append(f"a{i}")
+            value = f"u.a{i}"
+        values.append(f"CAST({value} AS JSON)" if is_json else value)
+    return values, f"unnest({', '.join(casts)}) WITH ORDINALITY AS u({', '.join(aliases)}, n)", params
+
+
+def _insert_arrays(dialect: Dialect, table: Table, columns: tuple[str, ...],
+                   rows: list[dict[str, Any]]) -> tuple[Any, dict[str, Any]]:
+    names = list(columns)
+    quoted = dialect.identifier_preparer.quote
+    values, source, params = _unnest(dialect, table, names, rows)
+    sql = (f"INSERT INTO {quoted(table.name)} ({', '.join(quoted(n) for n in names)}) "
+           f"SELECT {', '.join(values)} FROM {source} ORDER BY u.n")
+    return text(sql), params
+
+
+def _update_arrays(dialect: Dialect, table: Table, key: str, columns: list[str],
+                   rows: list[dict[str, Any]]) -> tuple[Any, dict[str, Any]]:
+    quoted = dialect.identifier_preparer.quote
+    values, source, params = _unnest(dialect, table, [key, *columns], rows)
+    sets = ", ".join(f"{quoted(name)} = {value}" for name, value in zip(columns, values[1:], strict=True))
+    sql = f"UPDATE {quoted(table.name)} SET {sets} FROM {source} WHERE {quoted(table.name)}.{quoted(key)} = u.a0"
+    return text(sql), params

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Mapping
@@ -60,6 +61,17 @@ async def stop_workers(workers: list[Worker]) -> None:
         await worker.stop()
 
 
+def quiet_collector() -> None:
+    """Once the workers run: what startup made (modules, schemas, clients) is moved out of the cyclic
+    garbage collector's sight (`gc.freeze`), and young collections run every 20,000 allocations instead
+    of 700. A batch of 500 records allocates hundreds of thousands of objects, nearly all freed by
+    reference counting; the collector walking the whole heap again and again cost ~10% of a worker's
+    CPU. Cycles are still collected."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+
+
 EXIT_FATAL = 70
 """Exit status of a worker process that stopped because a record could be neither processed nor
 dead-lettered, or the relay met a permanent error (EX_SOFTWARE). Its log says which."""
@@ -84,6 +96,7 @@ async def run_until_stopped(settings: Settings, names: tuple[str, ...]) -> int:
 
 async def _run(settings: Settings, names: tuple[str, ...], stop: asyncio.Event, obs: Observability) -> int:
     workers = await start_workers(settings, names, obs)
+    quiet_collector()
     logging.getLogger("ticketflow").info("workers %s running on %s; Ctrl-C stops", ", ".join(names),
                                           settings.bootstrap_servers)
     waits = [asyncio.ensure_future(stop.wait())] + [asyncio.ensure_future(w.failed.wait()) for w in workers]

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts.accounts import Account
 from storage.tables import account_views
-from storage.unit_of_work import now_utc
+from storage.unit_of_work import now_utc, one_of
 from workers.delivery.errors import BadMessage
 from workers.delivery.parsing import parse
 
@@ -33,7 +33,8 @@ class Accounts:
         if not wanted:
             return
         rows = (await self.conn.execute(select(account_views.c.account_id, account_views.c.body).where(
-            account_views.c.owner == self.owner, account_views.c.account_id.in_(wanted)))).all()
+            account_views.c.owner == self.owner,
+            one_of(account_views.c.account_id, wanted, self.conn.dialect.name == "postgresql")))).all()
         found = {r.account_id: Account.model_validate(r.body) for r in rows}
         self._known.update({a: found.get(a) for a in wanted})
 

@@ -60,6 +60,7 @@ async def test_x5_postgresql_shut_down_and_killed_under_load_loses_nothing_and_d
     settings, iso = await isolated(system)
     settings = settings.model_copy(update={"database_url": pg.url})
     iso.settings = settings
+    session_engine, iso.engine = iso.engine, create_engine(pg.url)  # caught_up: this worker's outbox empty too
     worker = worker_process(settings, "inbound")
     try:
         account = await iso.account()
@@ -94,6 +95,8 @@ async def test_x5_postgresql_shut_down_and_killed_under_load_loses_nothing_and_d
     finally:
         await stop(worker)
         await iso.probe.stop()
+        await iso.engine.dispose()
+        iso.engine = session_engine
         await pg.stop_fast()
 
 

@@ -14,7 +14,7 @@ import pytest
 from alembic.script import ScriptDirectory
 from pydantic import BaseModel
 from sqlalchemy import func, insert, inspect, select, text
-from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from contracts.envelope import Envelope
@@ -108,6 +108,18 @@ async def test_x1_x5_two_accounts_may_use_the_same_message_id(engine: AsyncEngin
         assert not await uow.already_processed("acct-a", "cmd-42")
         await uow.mark_processed("acct-a", "cmd-42")
         assert await uow.already_processed("acct-b", "cmd-42")
+
+
+async def test_x5_a_value_longer_than_its_column_is_refused_not_cut(engine: AsyncEngine, db_url: str) -> None:
+    """The bulk writes (arrays on PostgreSQL) refuse a value too long for its column, as a plain INSERT does:
+    an id cut to fit could be taken for another one's (X5). SQLite does not enforce lengths."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite does not enforce column lengths")
+    with pytest.raises(DBAPIError, match="too long"):
+        async with UnitOfWork(engine, "inbound.messages", "inbound") as uow:
+            await uow.mark_processed("acct-1", "short")
+            await uow.mark_processed("acct-1", "m" * 201)  # processed_messages.message_id is String(200)
+    assert await _processed(engine, "inbound.messages") == 0
 
 
 class Note(BaseModel):

@@ -30,7 +30,7 @@ from workers.delivery.backoff import Backoff
 from workers.delivery.checkpoints import reached
 from workers.delivery.errors import BadMessage, NotYetKnown, dependency_of, is_conflict, is_transient
 from workers.delivery.incoming import natural_envelope
-from workers.delivery.parsing import Read, envelope_of, parse_with
+from workers.delivery.parsing import Read, read_record
 from workers.delivery.reliable import MAX_CONFLICT_RETRIES, Process, ReliableHandler
 from workers.handling import run_handler
 from workers.observability.logs import log_fields, record_log_fields
@@ -43,6 +43,10 @@ Requires = Callable[[Any], "Missing | None"]
 """requires(message): the projection a message's rule needs current, if any (ADR 5)."""
 BATCH_CAUSE = Envelope(id="batch", type="batch", source="/ticketflow", time=datetime(2000, 1, 1, tzinfo=UTC))
 """The unit's cause until the first message sets its own (nothing is published under it)."""
+
+
+Parsed = tuple[Any, "Envelope | None", "BadMessage | None"]
+"""A record read once: (its message, the envelope its effects are caused by, or why it is bad)."""
 
 
 @dataclass
@@ -83,14 +87,25 @@ class BatchRunner:
         report.processed(self.reliable.input, len(records))
 
     async def run(self, records: Sequence[Any]) -> None:
+        parsed = {id(record): self._parse(record) for record in records}
         pending = list(records)
         while pending:
-            pending = await self._run_some(pending)
+            pending = await self._run_some(pending, parsed)
 
-    async def _run_some(self, records: list[Any]) -> list[Any]:
+    def _parse(self, record: Any) -> Parsed:
+        """The record's message and cause, or the BadMessage it is (the same every time: read once)."""
+        try:
+            message, headers = read_record(record, self.read, self.what)
+            if message is None or type(message) not in self.handlers:
+                return message, None, None
+            return message, Envelope.from_headers(headers) or natural_envelope(message), None
+        except BadMessage as exc:
+            return None, None, exc
+
+    async def _run_some(self, records: list[Any], parsed: dict[int, Parsed]) -> list[Any]:
         """Process `records` from the first; returns those left for the next round."""
-        caught_up = await self._catch_up(records)
-        outcome = await self._transaction_with_retries(records, caught_up)
+        caught_up = await self._catch_up(records, parsed)
+        outcome = await self._transaction_with_retries(records, caught_up, parsed)
         if outcome is None:  # fell back to one at a time: all done
             return []
         for _i, record, exc in outcome.dead:
@@ -100,27 +115,25 @@ class BatchRunner:
         await self.reliable.run(records[outcome.waiting], self.one)
         return records[outcome.waiting + 1:]
 
-    async def _catch_up(self, records: list[Any]) -> frozenset[str]:
+    async def _catch_up(self, records: list[Any], parsed: dict[int, Parsed]) -> frozenset[str]:
         """The projections the batch's messages need current (e.g. T1 reads the view of conversations),
         waited for once for the whole batch."""
         if self.requires is None:
             return frozenset()
         needs: set[Missing] = set()
         for record in records:
-            try:
-                message = parse_with(record, self.read, self.what)
-            except BadMessage:
-                continue
+            message = parsed[id(record)][0]
             if message is not None and (need := self.requires(message)) is not None:
                 needs.add(need)
         return await self.reliable.catch_up(needs) if needs else frozenset()
 
-    async def _transaction_with_retries(self, records: list[Any], caught_up: frozenset[str]) -> Outcome | None:
+    async def _transaction_with_retries(self, records: list[Any], caught_up: frozenset[str],
+                                        parsed: dict[int, Parsed]) -> Outcome | None:
         backoff = Backoff(0.1, self.reliable.max_backoff)
         conflicts = 0
         while True:
             try:
-                return await self._transaction(records, caught_up)
+                return await self._transaction(records, caught_up, parsed)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -139,19 +152,18 @@ class BatchRunner:
                     await self.reliable.run(record, self.one)
                 return None
 
-    async def _transaction(self, records: list[Any], caught_up: frozenset[str]) -> Outcome:
+    async def _transaction(self, records: list[Any], caught_up: frozenset[str], parsed: dict[int, Parsed]) -> Outcome:
         outcome = Outcome(dead=[])
-        parsed: list[tuple[int, Any, Any, Envelope]] = []
+        todo: list[tuple[int, Any, Any, Envelope]] = []
         for i, record in enumerate(records):
-            try:
-                message = parse_with(record, self.read, self.what)
-                if message is not None and type(message) in self.handlers:
-                    parsed.append((i, record, message, envelope_of(record) or natural_envelope(message)))
-            except BadMessage as exc:
-                outcome.dead.append((i, record, exc))
+            message, cause, bad = parsed[id(record)]
+            if bad is not None:
+                outcome.dead.append((i, record, bad))
+            elif cause is not None:
+                todo.append((i, record, message, cause))
         async with self.unit(self.consumer, BATCH_CAUSE, caught_up) as uow:
-            await uow.prefetch([message for _i, _r, message, _c in parsed])
-            for i, record, message, cause in parsed:
+            await uow.prefetch([message for _i, _r, message, _c in todo])
+            for i, record, message, cause in todo:
                 uow.cause = cause
                 before = uow.writes
                 try:

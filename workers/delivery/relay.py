@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts.topics import RECORD_MAX_BYTES
 from storage.tables import outbox, processed_messages
-from storage.unit_of_work import now_utc
+from storage.unit_of_work import now_utc, one_of
 from workers.delivery.backoff import Backoff
 from workers.delivery.checkpoints import reached
 from workers.delivery.errors import is_transient
@@ -186,7 +186,8 @@ class OutboxRelay:
 
     async def _record(self, conn: Any, outcome: Outcome) -> None:
         if outcome.sent:
-            await conn.execute(update(outbox).where(outbox.c.id.in_(outcome.sent)).values(sent_at=now_utc()))
+            sent = one_of(outbox.c.id, outcome.sent, conn.dialect.name == "postgresql", numbers=True)
+            await conn.execute(update(outbox).where(sent).values(sent_at=now_utc()))
         for row_id, why in outcome.parked.items():
             await conn.execute(update(outbox).where(outbox.c.id == row_id).values(failed_at=now_utc(), failure=why))
 

@@ -20,7 +20,7 @@ from contracts.common import Channel, ConversationStatus, Workspace
 from contracts.inbound import InboundMessage
 from storage.columns import plain_values, row_of
 from storage.tables import contacts, conversations, messages
-from storage.unit_of_work import UnitOfWork, in_pairs, now_utc
+from storage.unit_of_work import UnitOfWork, in_pairs, now_utc, one_of
 from workers.accounts import Accounts
 from workers.delivery.errors import BadMessage
 from workers.inbound.domain import (
@@ -77,7 +77,8 @@ class Conversations:
         wanted = sorted({i for i in ids if i not in self._by_id})
         if wanted:
             self._remember((await self.uow.conn.execute(
-                self._select().where(conversations.c.id.in_(wanted)).order_by(conversations.c.id))).all())
+                self._select().where(one_of(conversations.c.id, wanted, self.uow.postgres))
+                .order_by(conversations.c.id))).all())
             self._by_id.update({i: None for i in wanted if i not in self._by_id})
 
     async def load_threads(self, keys: Iterable[ThreadKey]) -> None:
@@ -85,7 +86,8 @@ class Conversations:
         if not wanted:
             return
         rows = (await self.uow.conn.execute(self._select().where(
-            in_pairs((conversations.c.account_id, conversations.c.channel, conversations.c.thread_key), wanted),
+            in_pairs((conversations.c.account_id, conversations.c.channel, conversations.c.thread_key), wanted,
+                     self.uow.postgres),
             conversations.c.deleted.is_(False)).order_by(conversations.c.id))).all()
         self._remember(rows)
         newest: dict[ThreadKey, Any] = {}
@@ -144,7 +146,8 @@ class Contacts:
     async def load(self, ids: Iterable[str]) -> None:
         wanted = sorted({i for i in ids if i not in self._by_id})
         if wanted:
-            self._remember((await self.uow.conn.execute(select(contacts).where(contacts.c.id.in_(wanted)))).all())
+            self._remember((await self.uow.conn.execute(
+                select(contacts).where(one_of(contacts.c.id, wanted, self.uow.postgres)))).all())
             self._by_id.update({i: None for i in wanted if i not in self._by_id})
 
     async def load_addresses(self, addresses: Iterable[tuple[str, str]]) -> None:
@@ -154,8 +157,10 @@ class Contacts:
             return
         accounts = sorted({a for a, _x in wanted})
         values = sorted({x for _a, x in wanted})
+        pg = self.uow.postgres
         rows = (await self.uow.conn.execute(select(contacts).where(
-            contacts.c.account_id.in_(accounts), or_(contacts.c.email.in_(values), contacts.c.phone.in_(values)))
+            one_of(contacts.c.account_id, accounts, pg),
+            or_(one_of(contacts.c.email, values, pg), one_of(contacts.c.phone, values, pg)))
             .order_by(contacts.c.created_at, contacts.c.id))).all()
         self._remember(rows)
         self._addresses |= wanted
@@ -192,7 +197,8 @@ class Messages:
             return
         rows = (await self.uow.conn.execute(
             select(messages.c.account_id, messages.c.channel, messages.c.channel_message_id)
-            .where(in_pairs((messages.c.account_id, messages.c.channel, messages.c.channel_message_id), wanted)))).all()
+            .where(in_pairs((messages.c.account_id, messages.c.channel, messages.c.channel_message_id), wanted,
+                            self.uow.postgres)))).all()
         self._stored |= {(r.account_id, r.channel, r.channel_message_id) for r in rows}
         self._checked |= wanted
 

@@ -22,11 +22,14 @@ MANAGED_ELSEWHERE = {
 }
 
 
+PRIORITIES = frozenset(p.value for p in Priority)
+
+
 def _builtin_valid(name: str, value: Any) -> bool:
     if name == "subject":
         return isinstance(value, str) and 0 < len(value.strip()) <= 500
     if name == "priority":
-        return value is None or value in {p.value for p in Priority}
+        return value is None or value in PRIORITIES
     return value is None or (isinstance(value, str) and len(value) <= 100_000)
 
 

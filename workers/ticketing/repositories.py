@@ -19,7 +19,7 @@ from contracts import events as e
 from contracts.common import Channel, StatusState, Workspace
 from storage.columns import plain_values, row_of
 from storage.tables import conversation_refs, ticket_conversations, tickets
-from storage.unit_of_work import UnitOfWork
+from storage.unit_of_work import UnitOfWork, one_of
 from workers.accounts import Accounts
 from workers.ticketing.domain import ConversationRef, Ticket, TicketDecision
 from workers.unit import WorkUnit
@@ -59,10 +59,11 @@ class Tickets:
         if not wanted:
             return
         rows = (await self.uow.conn.execute(
-            self._locked(select(tickets).where(tickets.c.id.in_(wanted)).order_by(tickets.c.id)))).all()
+            self._locked(select(tickets).where(one_of(tickets.c.id, wanted, self.uow.postgres)).order_by(tickets.c.id)))).all()
         links = (await self.uow.conn.execute(
             select(ticket_conversations.c.ticket_id, ticket_conversations.c.conversation_id)
-            .where(ticket_conversations.c.ticket_id.in_(wanted)).order_by(ticket_conversations.c.position))).all()
+            .where(one_of(ticket_conversations.c.ticket_id, wanted, self.uow.postgres))
+            .order_by(ticket_conversations.c.position))).all()
         convs: dict[str, list[str]] = {}
         for link in links:
             convs.setdefault(link.ticket_id, []).append(link.conversation_id)
@@ -78,7 +79,7 @@ class Tickets:
             return
         rows = (await self.uow.conn.execute(self._locked(
             select(ticket_conversations.c.conversation_id, ticket_conversations.c.ticket_id)
-            .where(ticket_conversations.c.conversation_id.in_(wanted))
+            .where(one_of(ticket_conversations.c.conversation_id, wanted, self.uow.postgres))
             .order_by(ticket_conversations.c.conversation_id)))).all()
         found = {r.conversation_id: r.ticket_id for r in rows}
         self._of_conversation.update({conv: found.get(conv) for conv in wanted})
@@ -127,7 +128,8 @@ class ConversationRefs:
         wanted = sorted({i for i in ids if i not in self._by_id})
         if not wanted:
             return
-        rows = (await self.uow.conn.execute(select(conversation_refs).where(conversation_refs.c.id.in_(wanted)))).all()
+        rows = (await self.uow.conn.execute(
+            select(conversation_refs).where(one_of(conversation_refs.c.id, wanted, self.uow.postgres)))).all()
         for row in rows:
             self._by_id[row.id] = _ref(row)
             self._stored.add(row.id)
