@@ -233,7 +233,7 @@ async def test_x5_four_workers_migrating_an_empty_database_together_all_come_up(
     code = "import sys; from storage.migrate import upgrade; upgrade(sys.argv[1])"
     procs = [await asyncio.create_subprocess_exec(sys.executable, "-c", code, db_url, cwd=REPO,
                                                   stderr=asyncio.subprocess.PIPE) for _ in range(4)]
-    results = [(await p.wait(), (await p.stderr.read()).decode()[-1500:]) for p in procs]
+    results = [(p.returncode, err.decode()[-1500:]) for p in procs for _out, err in [await p.communicate()]]
     assert [rc for rc, _err in results] == [0, 0, 0, 0], results
     eng = create_engine(db_url)
     try:

@@ -7,6 +7,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -33,8 +34,14 @@ def worker_process(settings: Settings, name: str, fault: str = "", **env: str) -
     full = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers, "DATABASE_URL": settings.database_url,
             "TICKETFLOW_TOPIC_PREFIX": settings.topic_prefix, "TICKETFLOW_FAULT": fault, **env}
     module = "tests.support.faulty_worker" if fault else "ticketflow.cli"
-    return subprocess.Popen([sys.executable, "-m", module, "worker", name], cwd=REPO, env=full,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # stderr goes to a file, never a pipe: nobody reads a pipe while the worker runs, and a worker that
+    # logs 64 KiB (a broker or database down for a while) would block on its next log line and stop.
+    log = tempfile.NamedTemporaryFile(prefix=f"ticketflow-test-{name}-", suffix=".log", delete=False)  # noqa: SIM115
+    with log:
+        proc = subprocess.Popen([sys.executable, "-m", module, "worker", name], cwd=REPO, env=full,
+                                stdout=subprocess.DEVNULL, stderr=log)
+    proc.stderr = open(log.name, "rb")  # noqa: SIM115  (the log so far, for failure messages)
+    return proc
 
 
 async def wait_exit(proc: subprocess.Popen[bytes], timeout: float = 90.0) -> int:
