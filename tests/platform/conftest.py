@@ -36,11 +36,9 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     try:
         yield make_url(postgres).set(database=name).render_as_string(hide_password=False)
     finally:
-        admin = await asyncpg.connect(_plain_dsn(postgres))
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        from tests.support.services import drop_database
+
+        await drop_database(_plain_dsn(postgres), name)
 
 
 @pytest.fixture

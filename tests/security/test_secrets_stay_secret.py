@@ -9,6 +9,7 @@ Runs last in this folder (pytest takes the files in name order), so it sees what
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from tests.security.exposure import Exposure, clean_env, run_cli
@@ -24,6 +25,9 @@ def test_no_password_in_any_log_or_output(exposure: Exposure, system, settings, 
             "-vv", "topics", "list")
     migrated = run_cli(exposure, clean_env(**roles_db.role_env()), "-vv", "migrate", "--roles")
     assert migrated.returncode == 0, migrated.stderr
+
+    # What a careless log line would print: the settings and the Kafka access they hold, with their secrets.
+    logging.getLogger("ticketflow.security-test").warning("settings %r; kafka %r", settings, settings.kafka)
 
     places = list(exposure.places())
     assert len(exposure.secrets) >= 8 + 4  # the broker's users and the database's roles, at least

@@ -78,8 +78,25 @@ async def fresh_database(server_url: str) -> AsyncIterator[str]:
     try:
         yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
     finally:
-        admin = await asyncpg.connect(plain)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_database(plain, name)
+
+
+async def drop_database(plain_dsn: str, name: str) -> None:
+    """DROP DATABASE ... WITH (FORCE), as the test role. FORCE may only end sessions of roles the test
+    role is a member of: a session it may not end (an autovacuum worker that just started on the
+    database) is waited out, for up to 15 s, instead of failing the test's teardown."""
+    import asyncio
+
+    import asyncpg
+
+    admin = await asyncpg.connect(plain_dsn)
+    try:
+        for _ in range(30):
+            try:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return
+            except asyncpg.InsufficientPrivilegeError:
+                await asyncio.sleep(0.5)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
