@@ -1,4 +1,4 @@
-"""Workarounds for three aiokafka 0.14.0 bugs the chaos suite and the tests met, installed once per
+"""Workarounds for three aiokafka 0.14.0 bugs, and one behaviour changed, the chaos suite and the tests met, installed once per
 process by `workers.kafka` for every client (ours, FastStream's, the admin client's).
 
 1. A client that has lost every broker it knew. When the first metadata a client gets names no broker (a
@@ -25,7 +25,14 @@ for as long as the process lives: the chaos suite saw a worker's relay park 13 e
 client starts a new idempotent session in that case (KIP-360); the fix does the same for a
 non-transactional producer: it forgets its producer id and sequence numbers, and the sender asks the
 broker for a new id before its next batch. The failed records are the caller's to send again
-(`workers.delivery.errors` counts these errors as transient)."""
+(`workers.delivery.errors` counts these errors as transient).
+
+4. A static member that stops cleanly leaves its group. aiokafka, like the Java client before KIP-1092,
+never sends LeaveGroup for a consumer with a `group_instance_id`, so the partitions of a replica stopped
+for good (scaled down, replaced by a rolling update under a new pod name) would stay with nobody until
+its session timed out. Ticketflow uses static membership for one case: a replica that crashed comes back
+under the same name and takes its partitions back at once (ADR 13). A clean stop leaves, as a dynamic
+member does, so the others take over at once."""
 
 from __future__ import annotations
 
@@ -36,9 +43,11 @@ from typing import Any
 
 from aiokafka.client import AIOKafkaClient, ConnectionGroup
 from aiokafka.consumer.fetcher import Fetcher
-from aiokafka.errors import KafkaConnectionError, OutOfOrderSequenceNumber, UnknownProducerId
+from aiokafka.consumer.group_coordinator import GroupCoordinator
+from aiokafka.errors import KafkaConnectionError, KafkaError, OutOfOrderSequenceNumber, UnknownProducerId
 from aiokafka.producer.sender import SendProduceReqHandler
 from aiokafka.producer.transaction_manager import NO_PRODUCER_EPOCH, NO_PRODUCER_ID, PidAndEpoch
+from aiokafka.protocol.group import LeaveGroupRequest
 from aiokafka.util import create_future
 
 log = logging.getLogger("ticketflow.kafka")
@@ -47,10 +56,11 @@ _BOOTSTRAP = ("bootstrap", ConnectionGroup.DEFAULT)
 
 
 def install() -> None:
-    """Install both fixes (idempotent)."""
+    """Install all four (idempotent)."""
     _rebootstrap_when_no_broker_is_known()
     _close_fetcher_quietly()
     _new_producer_session_after_a_broken_sequence()
+    _static_members_leave_when_they_stop()
 
 
 def _rebootstrap_when_no_broker_is_known() -> None:
@@ -125,3 +135,24 @@ def _new_producer_session_after_a_broken_sequence() -> None:
 
     handle_response._ticketflow_fix = True  # type: ignore[attr-defined]
     SendProduceReqHandler.handle_response = handle_response
+
+
+def _static_members_leave_when_they_stop() -> None:
+    original = GroupCoordinator._maybe_leave_group
+    if getattr(original, "_ticketflow_fix", False):
+        return
+
+    async def maybe_leave_group(self: GroupCoordinator) -> None:
+        if self.generation > 0 and self._group_instance_id is not None:
+            # one attempt, as aiokafka makes for a dynamic member; the session timeout covers a failure
+            try:
+                await self._send_req(LeaveGroupRequest(self.group_id, self.member_id))
+            except KafkaError as err:
+                log.warning("static member %s could not leave group %s: %s", self._group_instance_id,
+                            self.group_id, err)
+            else:
+                log.info("static member %s left group %s", self._group_instance_id, self.group_id)
+        await original(self)
+
+    maybe_leave_group._ticketflow_fix = True  # type: ignore[attr-defined]
+    GroupCoordinator._maybe_leave_group = maybe_leave_group

@@ -169,21 +169,20 @@ class Worker:
 
         With `consumers_per_input` > 1 that many consumers join the group, each with its own partitions,
         processed in order; each commits only its own partitions."""
-        consumers = self.settings.consumers_per_input
         self.inputs.append((purpose, self.settings.topic(topic)))
+        session = self.settings.session_timeout_ms
         options: dict[str, Any] = dict(
             group_id=self.settings.group(self.name, purpose), auto_offset_reset="earliest",
-            ack_policy=AckPolicy.MANUAL, max_poll_interval_ms=300_000, session_timeout_ms=10_000,
-            heartbeat_interval_ms=2_000, title=f"{self.name}.{purpose}")
+            ack_policy=AckPolicy.MANUAL, max_poll_interval_ms=300_000, session_timeout_ms=session,
+            heartbeat_interval_ms=max(1_000, session // 5), title=f"{self.name}.{purpose}")
+        shape: dict[str, Any] = (
+            dict(batch=True, max_records=self.settings.batch_max_records, parser=raw_batch_parser) if batch
+            else dict(parser=raw_parser))
 
         def register(function: Any) -> None:
-            if not batch:
-                self.broker.subscriber(self.settings.topic(topic), parser=raw_parser, decoder=raw_decoder,
-                                       max_workers=consumers if consumers > 1 else None, **options)(function)
-                return
-            for _ in range(consumers):
-                self.broker.subscriber(self.settings.topic(topic), batch=True, max_records=self.settings.batch_max_records,
-                                       parser=raw_batch_parser, decoder=raw_decoder, **options)(function)
+            for member in group_instance_ids(self.settings):
+                self.broker.subscriber(self.settings.topic(topic), decoder=raw_decoder, group_instance_id=member,
+                                       **shape, **options)(function)
 
         return register
 
@@ -289,6 +288,16 @@ class Worker:
                 await on_close()
 
         return FastStream(self.broker, on_startup=[_open], after_shutdown=[_close])
+
+
+def group_instance_ids(settings: Settings) -> list[str | None]:
+    """The static member name of each consumer of one input (`consumers_per_input` of them): unique within
+    the group, the same after a restart, so a crashed replica that comes back under `TICKETFLOW_INSTANCE_ID`
+    takes its partitions back without a rebalance (ADR 13). Without an instance id: dynamic members."""
+    count = settings.consumers_per_input
+    if settings.instance_id is None:
+        return [None] * count
+    return [f"{settings.instance_id}-{index}" for index in range(count)]
 
 
 def app_of(build: Callable[[Settings, Observability | None], Worker]) -> FastStream:

@@ -82,6 +82,14 @@ class Settings(BaseSettings):
                                                "and one offset commit.")
     consumers_per_input: int = Field(1, ge=1, validation_alias=_env("TICKETFLOW_CONSUMERS_PER_INPUT"),
                                      description="Consumers per input topic inside one worker process.")
+    instance_id: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9._-]{1,200}$", validation_alias=_env("TICKETFLOW_INSTANCE_ID"),
+        description="Static group membership (KIP-345, ADR 13): a name unique among the running replicas of a "
+                    "worker and kept across its restarts (e.g. the pod name). A replica that crashed and comes back "
+                    "under it gets its partitions back at once, without waiting for the session timeout.")
+    session_timeout_ms: int = Field(10_000, ge=6_000, le=300_000, validation_alias=_env("TICKETFLOW_SESSION_TIMEOUT_MS"),
+                                    description="How long the group waits for a silent consumer (killed, paused) "
+                                                "before giving its partitions to another.")
 
     @field_validator("helpdesk_tiers", mode="before")
     @classmethod

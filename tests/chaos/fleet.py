@@ -1,5 +1,6 @@
 """The worker processes of a chaos run, handled by pid: started, killed, paused, armed at a checkpoint,
-and restarted at once whenever the main replica dies (a supervisor with restart=always and no delay).
+and restarted at once whenever the main replica dies (a supervisor with restart=always and no delay),
+under the same `TICKETFLOW_INSTANCE_ID` (static group membership, as deployed).
 An exit the run did not cause is recorded with the end of the worker's log: it is a finding."""
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ class Fleet:
             out.write(f"=== chaos: starting {name} replica {replica} at {time.time():.3f}\n".encode())
             popen = subprocess.Popen(
                 [sys.executable, "-m", "tests.chaos.armed_worker", "worker", name], cwd=REPO,
-                env={**self.env, ARM_ENV: str(arm)}, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                env={**self.env, ARM_ENV: str(arm), "TICKETFLOW_INSTANCE_ID": instance_id(name, replica, self._starts)},
+                stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                 preexec_fn=_die_with_parent)
         proc = Proc(name, replica, popen, arm, log)
         self.procs[(name, replica)] = proc
@@ -186,6 +188,12 @@ class Fleet:
             if proc.alive:
                 proc.popen.send_signal(signal.SIGKILL)
             proc.popen.wait()
+
+
+def instance_id(name: str, replica: int, start: int) -> str:
+    """Static membership as a deployment gives it (ADR 13): the main replica, restarted in place, keeps
+    its name, like a container restarted in its pod; every second replica is a new pod with a new one."""
+    return f"chaos-{name}-0" if replica == 0 else f"chaos-{name}-{replica}-{start}"
 
 
 def _tail(log: Path, lines: int = 40) -> str:

@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from contracts.common import Tier
+from workers.runtime import group_instance_ids
 from workers.settings import Settings, settings_error
 
 
@@ -28,6 +29,8 @@ def test_settings_come_from_the_environment(monkeypatch):
     ("TICKETFLOW_REPLICATION_FACTOR", "three"),
     ("TICKETFLOW_HELPDESK_CUTOFF", "2024-04-01T00:00:00"),
     ("KAFKA_SECURITY_PROTOCOL", "CARRIER_PIGEON"),
+    ("TICKETFLOW_INSTANCE_ID", "pod 1/2"),
+    ("TICKETFLOW_SESSION_TIMEOUT_MS", "1000"),
 ])
 def test_a_bad_setting_is_named_in_one_line(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
@@ -35,6 +38,16 @@ def test_a_bad_setting_is_named_in_one_line(monkeypatch, name, value):
         Settings.from_env()
     message = settings_error(caught.value)
     assert message.startswith(f"{name}={value!r}") and "\n" not in message
+
+
+def test_each_consumer_of_an_input_has_its_own_static_member_name_kept_across_restarts():
+    plain = Settings(consumers_per_input=2)
+    assert group_instance_ids(plain) == [None, None], "no instance id: dynamic members"
+    pod = Settings(instance_id="ticketflow-inbound-7d9f-x2k", consumers_per_input=3)
+    assert group_instance_ids(pod) == ["ticketflow-inbound-7d9f-x2k-0", "ticketflow-inbound-7d9f-x2k-1",
+                                       "ticketflow-inbound-7d9f-x2k-2"]
+    assert group_instance_ids(pod) == group_instance_ids(Settings(instance_id="ticketflow-inbound-7d9f-x2k",
+                                                                  consumers_per_input=3))
 
 
 def test_passwords_are_secrets_never_shown(monkeypatch):
