@@ -11,7 +11,6 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from faststream import AckPolicy, FastStream
-from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -20,6 +19,7 @@ from contracts.topics import ACCOUNTS, DEADLETTER
 from storage.database import create_engine
 from storage.migrate import upgrade_async
 from workers.accounts import apply_account_record
+from workers.broker import WorkerBroker
 from workers.delivery.backoff import until_available
 from workers.delivery.barrier import Projection, ProjectionBarrier
 from workers.delivery.batch import BatchRunner, Requires
@@ -61,7 +61,7 @@ class Worker:
         """What the delivery core counts (the process's metrics once `open()` registered this worker)."""
         self.source = f"/ticketflow/{name}"
         self.uses_database = uses_database
-        self.broker = KafkaBroker(
+        self.broker = WorkerBroker(
             settings.bootstrap_list,
             security=settings.kafka.faststream_security(),
             client_id=f"ticketflow-{name}",

@@ -4,10 +4,12 @@ done, and the JSON Schemas in docs/schemas are the ones the models generate toda
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
+import pytest
 from faststream import AckPolicy
 
 from contracts.schema import SCHEMAS, json_schemas
@@ -78,3 +80,51 @@ def test_json_schemas_in_docs_are_generated_from_the_models():
         path = REPO / "docs" / "schemas" / f"{name}.schema.json"
         assert path.exists(), f"run `ticketflow schemas` to write {path}"
         assert json.loads(path.read_text()) == schema, f"{path} is stale: run `ticketflow schemas`"
+
+
+async def test_x5_a_worker_starts_all_its_consumers_together_so_a_restart_is_one_rebalance_per_group(monkeypatch):
+    """Each consumer's start returns only once its group has assigned it partitions; started one after
+    another, every later consumer of a group waits out a rebalance (see workers.broker). Here every
+    start waits until all of them have begun: started in turn, the first would wait forever."""
+    worker = build_worker("inbound", Settings(topic_prefix="wiring.", consumers_per_input=2))
+    subs = list(worker.broker.subscribers)
+    assert len(subs) == 8, "four inputs, two consumers each"
+    everyone = asyncio.Barrier(len(subs))
+    started: list[object] = []
+
+    def fake_start(sub: object) -> Any:
+        async def start() -> None:
+            await everyone.wait()
+            started.append(sub)
+        return start
+
+    for sub in subs:
+        monkeypatch.setattr(sub, "start", fake_start(sub))
+    monkeypatch.setattr(worker.broker, "connect", _nothing)
+    await asyncio.wait_for(worker.broker.start(), 10)
+    assert len(started) == len(subs) and worker.broker.running
+
+
+async def test_x5_when_one_consumer_cannot_start_every_consumer_is_stopped_before_the_error_is_raised(monkeypatch):
+    worker = build_worker("inbound", Settings(topic_prefix="wiring."))
+    subs = list(worker.broker.subscribers)
+    stopped: list[bool] = []
+
+    async def refuse() -> None:
+        raise ConnectionError("broker went away")
+
+    async def stop(*_args: Any) -> None:
+        stopped.append(True)
+
+    for sub in subs:
+        monkeypatch.setattr(sub, "start", _nothing)
+    monkeypatch.setattr(subs[-1], "start", refuse)
+    monkeypatch.setattr(worker.broker, "connect", _nothing)
+    monkeypatch.setattr(worker.broker, "stop", stop)
+    with pytest.raises(ConnectionError, match="went away"):
+        await worker.broker.start()
+    assert stopped == [True] and not worker.broker.running
+
+
+async def _nothing(*_args: Any) -> None:
+    return None
