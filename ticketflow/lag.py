@@ -7,6 +7,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from ticketflow.running import worker_groups
 from ticketflow.topology import partitions_of
+from workers.kafka import started_admin, started_consumer
 from workers.settings import Settings
 
 
@@ -26,15 +27,6 @@ async def lag_report(settings: Settings) -> list[tuple[str, str, int]]:
     """(group, topic, lag) for every worker consumer group: what `ticketflow lag` prints."""
     groups = worker_groups(settings)
     parts = await partitions_of(settings.kafka, sorted({t for _g, t in groups}))
-    admin = settings.kafka.admin("ticketflow-lag")
-    consumer = settings.kafka.consumer(client_id="ticketflow-lag")
-    await admin.start()
-    try:
-        await consumer.start()
-        try:
-            return [(g, t, await group_lag(admin, consumer, g, [tp for tp in parts if tp.topic == t]))
-                    for g, t in groups]
-        finally:
-            await consumer.stop()
-    finally:
-        await admin.close()
+    async with started_admin(settings.kafka, "ticketflow-lag") as admin, \
+            started_consumer(settings.kafka, "ticketflow-lag") as consumer:
+        return [(g, t, await group_lag(admin, consumer, g, [tp for tp in parts if tp.topic == t])) for g, t in groups]

@@ -15,7 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts.topics import CATALOGUE
 from ticketflow.errors import KafkaUnreachable, OperatorError
-from workers.kafka import KafkaAccess, access
+from workers.kafka import KafkaAccess, access, started_admin, started_consumer
 from workers.settings import Settings
 
 REQUEST_TIMEOUT_MS = 10_000
@@ -38,25 +38,17 @@ _COORDINATOR_LOADING = (kafka_errors.GroupCoordinatorNotAvailableError, kafka_er
 @asynccontextmanager
 async def admin_client(kafka: KafkaAccess | str) -> AsyncIterator[AIOKafkaAdminClient]:
     """A started admin client with the operator timeout; closed afterwards, also when starting failed."""
-    admin = access(kafka).admin(CLIENT_ID, request_timeout_ms=REQUEST_TIMEOUT_MS)
-    try:
-        await admin.start()
+    async with started_admin(kafka, CLIENT_ID, request_timeout_ms=REQUEST_TIMEOUT_MS) as admin:
         yield admin
-    finally:
-        await admin.close()
 
 
 @asynccontextmanager
 async def reader(kafka: KafkaAccess | str, group_id: str | None = None,
                  offset_reset: str = "earliest") -> AsyncIterator[AIOKafkaConsumer]:
     """A started consumer that never joins a group and never commits by itself (assign partitions to it)."""
-    consumer = access(kafka).consumer(group_id=group_id, client_id=CLIENT_ID, auto_offset_reset=offset_reset,
-                                      request_timeout_ms=REQUEST_TIMEOUT_MS)
-    try:
-        await consumer.start()
+    async with started_consumer(kafka, CLIENT_ID, group_id=group_id, auto_offset_reset=offset_reset,
+                                request_timeout_ms=REQUEST_TIMEOUT_MS) as consumer:
         yield consumer
-    finally:
-        await consumer.stop()
 
 
 @asynccontextmanager

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from aiokafka import TopicPartition
 
-from workers.kafka import KafkaAccess, access
+from workers.kafka import KafkaAccess, started_admin
 
 
 async def partitions_of(kafka: KafkaAccess | str, topics: list[str]) -> list[TopicPartition]:
-    admin = access(kafka).admin("ticketflow-topology")
-    await admin.start()
-    try:
+    async with started_admin(kafka, "ticketflow-topology") as admin:
         described = await admin.describe_topics(topics)
-    finally:
-        await admin.close()
     return sorted(
         (TopicPartition(t["topic"], p["partition"]) for t in described if t["error_code"] == 0 for p in t["partitions"]),
         key=lambda tp: (tp.topic, tp.partition),

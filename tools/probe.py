@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer
 
 from ticketflow.lag import group_lag
 from ticketflow.topology import partitions_of
-from workers.kafka import KafkaAccess, access
+from workers.kafka import KafkaAccess, access, started_admin, started_consumer
 
 WAIT_SECONDS = 60.0
 """How long to wait for an eventual outcome before giving up (generous: this is no timing check)."""
@@ -55,11 +55,16 @@ class Probe:
         self._new = asyncio.Condition()
 
     async def start(self) -> None:
-        self._consumer = self.kafka.consumer(client_id="ticketflow-probe")
-        await self._consumer.start()
-        parts = await partitions_of(self.kafka, self.topics)
-        self._consumer.assign(parts)
-        await self._consumer.seek_to_beginning(*parts)
+        consumer = self.kafka.consumer(client_id="ticketflow-probe")
+        try:
+            await consumer.start()
+            parts = await partitions_of(self.kafka, self.topics)
+            consumer.assign(parts)
+            await consumer.seek_to_beginning(*parts)
+        except BaseException:
+            await consumer.stop()
+            raise
+        self._consumer = consumer
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
@@ -124,11 +129,7 @@ async def settle(kafka: KafkaAccess | str, groups: list[tuple[str, str]], timeou
     """
     parts = await partitions_of(kafka, sorted({t for _g, t in groups}))
     by_topic = {t: [tp for tp in parts if tp.topic == t] for _g, t in groups}
-    admin = access(kafka).admin("ticketflow-probe")
-    consumer = access(kafka).consumer(client_id="ticketflow-probe")
-    await admin.start()
-    await consumer.start()
-    try:
+    async with started_admin(kafka, "ticketflow-probe") as admin, started_consumer(kafka, "ticketflow-probe") as consumer:
         deadline = time.monotonic() + timeout
         quiet = 0
         lags: list[int] = []
@@ -139,6 +140,3 @@ async def settle(kafka: KafkaAccess | str, groups: list[tuple[str, str]], timeou
             idle = sum(lags) == 0 and (also_quiet is None or await also_quiet())
             quiet = quiet + 1 if idle else 0
             await asyncio.sleep(0.3)
-    finally:
-        await consumer.stop()
-        await admin.close()

@@ -8,6 +8,8 @@ Producers are idempotent with `acks=all` and may send records as large as the de
 from __future__ import annotations
 
 import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,3 +98,25 @@ def access(kafka: KafkaAccess | str) -> KafkaAccess:
 def make_producer(kafka: KafkaAccess | str, client_id: str) -> AIOKafkaProducer:
     """The project's producer for `kafka` (settings.kafka, or a bare bootstrap string in tests and tools)."""
     return access(kafka).producer(client_id)
+
+
+@asynccontextmanager
+async def started_admin(kafka: KafkaAccess | str, client_id: str, **kwargs: Any) -> AsyncIterator[AIOKafkaAdminClient]:
+    """An admin client, started; closed afterwards, also when starting it failed (nothing is left open)."""
+    admin = access(kafka).admin(client_id, **kwargs)
+    try:
+        await admin.start()
+        yield admin
+    finally:
+        await admin.close()
+
+
+@asynccontextmanager
+async def started_consumer(kafka: KafkaAccess | str, client_id: str, **kwargs: Any) -> AsyncIterator[AIOKafkaConsumer]:
+    """A consumer (no auto-commit), started; stopped afterwards, also when starting it failed."""
+    consumer = access(kafka).consumer(client_id=client_id, **kwargs)
+    try:
+        await consumer.start()
+        yield consumer
+    finally:
+        await consumer.stop()

@@ -13,6 +13,7 @@ projection 23,000 events behind after an outage is waited for; a caught-up one a
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -51,21 +52,25 @@ class ProjectionBarrier:
         self.client_id = client_id
         self._admin: AIOKafkaAdminClient | None = None
         self._consumer: AIOKafkaConsumer | None = None
+        self._opening = asyncio.Lock()
         self._partitions: dict[str, int] = {}
 
     async def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
-        if self._admin is None or self._consumer is None:
-            admin = self.kafka.admin(self.client_id)
-            consumer = self.kafka.consumer(client_id=self.client_id,
-                                        enable_auto_commit=False)
-            await admin.start()
-            try:
-                await consumer.start()
-            except BaseException:
-                await admin.close()
-                raise
-            self._admin, self._consumer = admin, consumer
-        return self._admin, self._consumer
+        """The admin client and consumer, opened on first use. Batches of several consumers ask at once:
+        they wait for one opening; one that fails closes what it made, and the next ask tries again."""
+        async with self._opening:
+            if self._admin is None or self._consumer is None:
+                admin = self.kafka.admin(self.client_id)
+                consumer = self.kafka.consumer(client_id=self.client_id, enable_auto_commit=False)
+                try:
+                    await admin.start()
+                    await consumer.start()
+                except BaseException:
+                    await consumer.stop()
+                    await admin.close()
+                    raise
+                self._admin, self._consumer = admin, consumer
+            return self._admin, self._consumer
 
     async def mark(self, projection: Projection, key: str) -> Mark:
         """The end offset, now, of the partition of `projection.topic` that carries `key`."""
