@@ -120,3 +120,15 @@ async def started_consumer(kafka: KafkaAccess | str, client_id: str, **kwargs: A
         yield consumer
     finally:
         await consumer.stop()
+
+
+async def start_both(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
+    """Start a long-lived admin client and consumer; when either fails, close both and raise."""
+    try:
+        await admin.start()
+        await consumer.start()
+    except BaseException:
+        await consumer.stop()
+        await admin.close()
+        raise
+    return admin, consumer

@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import murmur2
 
-from workers.kafka import KafkaAccess
+from workers.kafka import KafkaAccess, start_both
 
 
 @dataclass(frozen=True)
@@ -60,16 +60,8 @@ class ProjectionBarrier:
         they wait for one opening; one that fails closes what it made, and the next ask tries again."""
         async with self._opening:
             if self._admin is None or self._consumer is None:
-                admin = self.kafka.admin(self.client_id)
-                consumer = self.kafka.consumer(client_id=self.client_id, enable_auto_commit=False)
-                try:
-                    await admin.start()
-                    await consumer.start()
-                except BaseException:
-                    await consumer.stop()
-                    await admin.close()
-                    raise
-                self._admin, self._consumer = admin, consumer
+                self._admin, self._consumer = await start_both(
+                    self.kafka.admin(self.client_id), self.kafka.consumer(client_id=self.client_id))
             return self._admin, self._consumer
 
     async def mark(self, projection: Projection, key: str) -> Mark:

@@ -11,6 +11,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from workers.kafka import start_both
+
 
 @dataclass(frozen=True)
 class PartitionLag:
@@ -42,16 +44,8 @@ class LagReader:
         """Connect (a no-op when connected); a failed start leaves nothing open and may be tried again."""
         if self._admin is not None:
             return
-        admin = AIOKafkaAdminClient(**self._options)
-        consumer = AIOKafkaConsumer(**self._options, enable_auto_commit=False)
-        try:
-            await admin.start()
-            await consumer.start()
-        except BaseException:
-            await consumer.stop()
-            await admin.close()
-            raise
-        self._admin, self._consumer = admin, consumer
+        self._admin, self._consumer = await start_both(
+            AIOKafkaAdminClient(**self._options), AIOKafkaConsumer(**self._options, enable_auto_commit=False))
 
     async def close(self) -> None:
         admin, consumer = self._admin, self._consumer
