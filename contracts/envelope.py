@@ -31,22 +31,8 @@ class Envelope:
 
     def header_pairs(self) -> list[tuple[str, str]]:
         """The CloudEvents attributes as (name, text) pairs (what the outbox stores)."""
-        headers = [
-            ("ce_specversion", SPEC_VERSION),
-            ("ce_id", self.id),
-            ("ce_type", self.type),
-            ("ce_source", self.source),
-            ("ce_time", self.time.astimezone(UTC).isoformat()),
-            ("content-type", CONTENT_TYPE),
-        ]
-        optional = {
-            "ce_subject": self.subject,
-            "ce_accountid": self.account_id,
-            "ce_correlationid": self.correlation_id,
-            "ce_causationid": self.causation_id,
-        }
-        headers += [(k, v) for k, v in optional.items() if v]
-        return headers
+        return ce_pairs(self.id, self.type, self.source, iso_time(self.time), self.subject, self.account_id,
+                        self.correlation_id, self.causation_id)
 
     @classmethod
     def from_headers(cls, headers: dict[str, str]) -> Envelope | None:
@@ -67,3 +53,26 @@ class Envelope:
             correlation_id=headers.get("ce_correlationid"),
             causation_id=headers.get("ce_causationid"),
         )
+
+
+def iso_time(time: datetime) -> str:
+    """`ce_time`: the time in UTC, ISO 8601."""
+    return time.astimezone(UTC).isoformat()
+
+
+def ce_pairs(ce_id: str, ce_type: str, source: str, time: str, subject: str | None = None,
+             account_id: str | None = None, correlation_id: str | None = None,
+             causation_id: str | None = None) -> list[tuple[str, str]]:
+    """The CloudEvents attributes as (name, text) pairs, `time` already formatted (`iso_time`); the
+    optional ones only when set. Made once per event: built straight from the values, no envelope."""
+    pairs = [("ce_specversion", SPEC_VERSION), ("ce_id", ce_id), ("ce_type", ce_type), ("ce_source", source),
+             ("ce_time", time), ("content-type", CONTENT_TYPE)]
+    if subject:
+        pairs.append(("ce_subject", subject))
+    if account_id:
+        pairs.append(("ce_accountid", account_id))
+    if correlation_id:
+        pairs.append(("ce_correlationid", correlation_id))
+    if causation_id:
+        pairs.append(("ce_causationid", causation_id))
+    return pairs

@@ -9,6 +9,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from storage.json_codec import dumps, loads
+
 
 def create_engine(url: str, writer: bool = True) -> AsyncEngine:
     """The engine for `url`. On SQLite, a writer's transactions take the write lock at BEGIN
@@ -18,10 +20,12 @@ def create_engine(url: str, writer: bool = True) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, json_serializer=dumps,
+                                     json_deserializer=loads)
         _sqlite_pragmas(engine, begin_immediate=writer)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=5, pool_pre_ping=True)
+    return create_async_engine(url, pool_size=10, max_overflow=5, pool_pre_ping=True, json_serializer=dumps,
+                               json_deserializer=loads)
 
 
 def _sqlite_pragmas(engine: AsyncEngine, begin_immediate: bool) -> None:

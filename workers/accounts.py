@@ -3,11 +3,12 @@ handlers read, and the projection that keeps it (one row per owner and account).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import delete, select
+from sqlalchemy import Text, cast, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts.accounts import Account
@@ -32,15 +33,30 @@ class Accounts:
         wanted = sorted({i for i in account_ids if i not in self._known})
         if not wanted:
             return
-        rows = (await self.conn.execute(select(account_views.c.account_id, account_views.c.body).where(
+        rows = (await self.conn.execute(select(account_views.c.account_id, cast(account_views.c.body, Text)).where(
             account_views.c.owner == self.owner,
             one_of(account_views.c.account_id, wanted, self.conn.dialect.name == "postgresql")))).all()
-        found = {r.account_id: Account.model_validate(r.body) for r in rows}
+        found = {account_id: _account(body) for account_id, body in rows}
         self._known.update({a: found.get(a) for a in wanted})
 
     async def get(self, account_id: str) -> Account | None:
         await self.load([account_id])
         return self._known[account_id]
+
+
+_PARSED: dict[str, Account] = {}
+REMEMBERED_ACCOUNTS = 10_000
+
+
+def _account(body: str) -> Account:
+    """The account a stored body holds, validated once per distinct body in the process (accounts are
+    read by every batch and rarely change; `Account` is frozen, so one instance may be shared)."""
+    account = _PARSED.get(body)
+    if account is None:
+        if len(_PARSED) >= REMEMBERED_ACCOUNTS:
+            _PARSED.clear()
+        account = _PARSED[body] = Account.model_validate(json.loads(body))
+    return account
 
 
 async def apply_account_record(engine: AsyncEngine, owner: str, record: Any) -> None:

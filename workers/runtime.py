@@ -28,7 +28,7 @@ from workers.delivery.errors import NotYetKnown
 from workers.delivery.incoming import natural_envelope
 from workers.delivery.parsing import Read, envelope_of, parse_with
 from workers.delivery.raw import raw_batch_parser, raw_decoder, raw_parser
-from workers.delivery.relay import OutboxRelay
+from workers.delivery.relay import PRODUCER_BATCH_BYTES, OutboxRelay
 from workers.delivery.reliable import ReliableHandler
 from workers.delivery.report import SILENT, Report
 from workers.handling import Deps, Handlers, run_handler
@@ -229,7 +229,7 @@ class Worker:
             self.relay.start()
 
     async def _start_producer(self) -> AIOKafkaProducer:
-        producer = self.settings.kafka.producer(f"ticketflow-{self.name}-producer")
+        producer = self.settings.kafka.producer(f"ticketflow-{self.name}-producer", max_batch_size=PRODUCER_BATCH_BYTES)
         try:
             await producer.start()
         except BaseException:

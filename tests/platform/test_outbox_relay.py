@@ -22,12 +22,13 @@ from workers.delivery.relay import PROCESSED_RETENTION, OutboxRelay
 from workers.kafka import make_producer
 
 
-async def _topic(kafka: str, prefix: str) -> str:
+async def _topic(kafka: str, prefix: str, partitions: int = 1, config: dict[str, str] | None = None) -> str:
     name = f"{prefix}relay-{uuid.uuid4().hex[:8]}"
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])
+        await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1,
+                                            topic_configs=config or {})])
     finally:
         await admin.close()
     return name
@@ -198,3 +199,56 @@ async def test_x3_x5_rows_the_broker_refused_for_a_broken_producer_sequence_are_
         await producer.stop()
     records = await _read_all(kafka, topic, 3)
     assert [r.value for r in records] == [b'{"n": 1}', b'{"n": 2}', b'{"n": 3}']
+
+
+async def test_x3_relay_batches_keep_each_keys_order_and_partition_across_partitions(engine, kafka, run_prefix):
+    """Rows leave as one producer batch per partition: every key keeps its order, and lands on the
+    partition a plain `producer.send` gives it (aiokafka's default partitioner)."""
+    from aiokafka.partitioner import DefaultPartitioner
+
+    topic = await _topic(kafka, run_prefix, partitions=6)
+    owner = f"batchtest{uuid.uuid4().hex[:6]}"
+    keys = [f"conv-{k}" for k in range(40)]
+    for n in range(5):
+        for key in keys:
+            await _add(engine, owner, topic, key, b'{"n": %d}' % n)
+    producer = make_producer(kafka, "batch-relay-test")
+    await producer.start()
+    try:
+        relay = OutboxRelay(engine, producer, owner, batch=150)
+        assert [await relay.flush() for _ in range(3)] == [150, 50, 0]
+    finally:
+        await producer.stop()
+    records = await _read_all(kafka, topic, 200)
+    assert len(records) == 200
+    for key in keys:
+        mine = [r for r in records if r.key == key.encode()]
+        assert [r.value for r in mine] == [b'{"n": %d}' % n for n in range(5)]
+        assert {r.partition for r in mine} == {DefaultPartitioner()(key.encode(), list(range(6)), list(range(6)))}
+
+
+async def test_x3_x4_a_batch_the_broker_refuses_costs_only_the_row_it_refuses(engine, kafka, run_prefix):
+    """The broker refuses a producer batch as a whole (here: larger than the topic takes, though every
+    record alone is under the relay's own limit). Nothing is parked for it; the next round sends each
+    row in a batch of its own, parks only the row the broker refuses, holds that key, and sends the rest."""
+    from ticketflow.outbox import parked_rows
+
+    topic = await _topic(kafka, run_prefix, config={"max.message.bytes": "3000"})
+    owner = f"refusetest{uuid.uuid4().hex[:6]}"
+    await _add(engine, owner, topic, "a", b'{"n": 1}')
+    big = await _add(engine, owner, topic, "b", b'"' + b"x" * 4000 + b'"')
+    await _add(engine, owner, topic, "b", b'{"n": 3}')
+    await _add(engine, owner, topic, "c", b'{"n": 4}')
+    producer = make_producer(kafka, "refuse-relay-test")
+    await producer.start()
+    try:
+        relay = OutboxRelay(engine, producer, owner)
+        assert await relay.flush() == 0  # the whole batch refused: nothing sent, nothing parked
+        assert await parked_rows(engine, owner) == []
+        assert await relay.flush() == 3  # one at a time: two sent, the large one parked
+        assert [(p.id, p.held_behind) for p in await parked_rows(engine, owner)] == [(big, 1)]
+        assert await relay.flush() == 0
+    finally:
+        await producer.stop()
+    records = await _read_all(kafka, topic, 2)
+    assert [(r.key, r.value) for r in records] == [(b"a", b'{"n": 1}'), (b"c", b'{"n": 4}')]
