@@ -33,9 +33,10 @@ from tests.chaos.infra import Kafka, Postgres
 from tests.chaos.monitor import Monitor, Sample
 from tests.chaos.names import Run
 from tests.chaos.traffic import Traffic
+from workers.settings import Settings
 
-SESSION_TIMEOUT = 10.0
-"""The workers' consumer session timeout (workers/runtime.py)."""
+SESSION_TIMEOUT = Settings().session_timeout_ms / 1000
+"""The workers' consumer session timeout (`TICKETFLOW_SESSION_TIMEOUT_MS`, left at its default in a run)."""
 MAX_POLL_INTERVAL = 300.0
 """The workers' max.poll.interval.ms (workers/runtime.py); fixed, no setting."""
 WORKER_KILLS = ("kill", "kill_before_db_commit", "kill_after_commit_before_ack",
