@@ -6,36 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import closing
 from dataclasses import dataclass
 
 import pytest
 
 from tests.support.services import REPO
+from tests.support.services_private import free_cluster_base
 from workers.settings import Settings
 
 KAFKA_SH = REPO / "deploy/kafka/kafka.sh"
 FAST_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
-
-
-def _free(port: int) -> bool:
-    with closing(socket.socket()) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_base() -> int:
-    for base in [29092] + [31000 + 10 * i for i in range(1, 1500, 41)]:
-        if all(_free(p) for p in (*range(base, base + 3), *range(base + 100, base + 103))):
-            return base
-    raise AssertionError("no free port range for a three-node cluster")
 
 
 @dataclass
@@ -57,7 +40,7 @@ class Cluster:
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    base = _free_base()
+    base = free_cluster_base(29092, 31000, 41)
     env = {**os.environ, "TICKETFLOW_RUN_DIR": str(tmp_path_factory.mktemp("cluster")),
            "KAFKA_CLUSTER_BASE_PORT": str(base), "KAFKA_JVM_OPTS": FAST_JVM, "KAFKA_START_TIMEOUT": "180"}
     cluster = Cluster(f"127.0.0.1:{base},127.0.0.1:{base + 1},127.0.0.1:{base + 2}", env)

@@ -20,38 +20,13 @@ from aiokafka.admin import NewTopic
 
 from tests.platform.kafka_admin import admin_client, create_topics
 from tests.support.services import REPO
+from tests.support.services_private import free_cluster_base, free_port
 
 pytestmark = pytest.mark.kafka
 
 KAFKA_SH = REPO / "deploy/kafka/kafka.sh"
 FAST_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 WAIT_SECONDS = 120.0
-
-
-def _free(port: int) -> bool:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:  # nothing answering either
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) != 0
-
-
-def _free_port() -> int:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _free_cluster_base() -> int:
-    """A base port with base..base+2 (brokers) and base+100..base+102 (controllers) all free."""
-    candidates = [39092] + [30000 + 10 * i for i in range(1, 2000, 37)]
-    for base in candidates:
-        if all(_free(p) for p in (*range(base, base + 3), *range(base + 100, base + 103))):
-            return base
-    raise AssertionError("no free port range for a three-node cluster")
 
 
 @contextmanager
@@ -70,7 +45,7 @@ def _run(args: list[str], env: dict[str, str], timeout: float = 300) -> subproce
 
 def test_start_refuses_a_port_that_is_already_in_use(tmp_path: Path) -> None:
     with _held_port() as port:
-        controller = _free_port()
+        controller = free_port()
         out = _run(["start"], {"KAFKA_PORT": str(port), "KAFKA_CONTROLLER_PORT": str(controller),
                                "TICKETFLOW_RUN_DIR": str(tmp_path)}, timeout=60)
     assert out.returncode != 0
@@ -80,7 +55,7 @@ def test_start_refuses_a_port_that_is_already_in_use(tmp_path: Path) -> None:
 
 
 def test_start_refuses_a_bad_heap_setting_with_a_clear_message(tmp_path: Path) -> None:
-    port, controller = _free_port(), _free_port()
+    port, controller = free_port(), free_port()
     out = _run(["start"], {"KAFKA_PORT": str(port), "KAFKA_CONTROLLER_PORT": str(controller),
                            "KAFKA_HEAP": "bogus", "TICKETFLOW_RUN_DIR": str(tmp_path)}, timeout=60)
     assert out.returncode != 0
@@ -95,7 +70,7 @@ def test_start_refuses_a_port_that_is_not_a_port(tmp_path: Path) -> None:
 
 
 def test_status_of_a_never_started_node_exits_3(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     out = _run(["status"], {"KAFKA_PORT": str(port), "TICKETFLOW_RUN_DIR": str(tmp_path)}, timeout=60)
     assert out.returncode == 3
     assert "stopped" in out.stdout
@@ -144,7 +119,7 @@ async def _read_all(bootstrap: str, topic: str, count: int) -> list[bytes]:
 
 
 async def test_three_node_cluster_keeps_accepting_acks_all_writes_with_one_node_down(tmp_path: Path) -> None:
-    base = _free_cluster_base()
+    base = free_cluster_base(39092, 30000, 37)
     env = {"TICKETFLOW_RUN_DIR": str(tmp_path), "KAFKA_CLUSTER_BASE_PORT": str(base),
            "KAFKA_JVM_OPTS": FAST_JVM, "KAFKA_START_TIMEOUT": "180"}
     bootstrap = f"127.0.0.1:{base},127.0.0.1:{base + 1},127.0.0.1:{base + 2}"

@@ -10,12 +10,11 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, closing
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,6 +39,7 @@ from tests.platform.kafka_admin import (
     delete_topics_with_prefix,
 )
 from tests.support.services import REPO
+from tests.support.services_private import free_port
 from ticketflow.cli import parser
 from ticketflow.running import worker_groups
 from ticketflow.topology import partitions_of
@@ -468,18 +468,12 @@ async def test_the_test_script_never_prints_the_database_password(kafka: str, po
 # --- lag on a fresh broker ----------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @asynccontextmanager
 async def _fresh_broker(run_dir: Path) -> AsyncIterator[str]:
     """A brand-new single-node broker of this test's own (its offsets topic does not exist yet)."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "TICKETFLOW_RUN_DIR": str(run_dir), "KAFKA_PORT": str(port),
-           "KAFKA_CONTROLLER_PORT": str(_free_port()), "KAFKA_HEAP": "256m",
+           "KAFKA_CONTROLLER_PORT": str(free_port()), "KAFKA_HEAP": "256m",
            "KAFKA_JVM_OPTS": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC", "KAFKA_START_TIMEOUT": "180"}
 
     async def kafka_sh(command: str) -> subprocess.CompletedProcess[str]:

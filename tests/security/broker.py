@@ -5,10 +5,9 @@ env files the launcher writes (`<home>/secrets/<principal>.env`)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,36 +16,13 @@ from pydantic import SecretStr
 
 from tests.security.exposure import Exposure
 from tests.support.services import REPO
+from tests.support.services_private import free_cluster_base, free_port
 from workers.kafka import KafkaAccess
 from workers.settings import Settings
 
 KAFKA_SH = REPO / "deploy/kafka/kafka.sh"
 FAST_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 PRINCIPALS = ("admin", "inbound", "ticketing", "sync", "agents", "subscriber", "channels")
-
-
-def free_port() -> int:
-    """A port nothing listens on now (the OS's choice)."""
-    with closing(socket.socket()) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _free(port: int) -> bool:
-    with closing(socket.socket()) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_cluster_base() -> int:
-    """A base port with base..base+2 (brokers) and base+100..base+102 (controllers) all free."""
-    for base in [33092] + [34000 + 10 * i for i in range(1, 1500, 43)]:
-        if all(_free(p) for p in (*range(base, base + 3), *range(base + 100, base + 103))):
-            return base
-    raise AssertionError("no free port range for a three-node cluster")
 
 
 @dataclass
@@ -100,7 +76,7 @@ def single_node(run_dir: Path, exposure: Exposure) -> SecureKafka:
 
 def three_nodes(run_dir: Path, exposure: Exposure) -> SecureKafka:
     """A secured three-node cluster on free ports (not started yet: `run("secure-cluster-start")`)."""
-    base = free_cluster_base()
+    base = free_cluster_base(33092, 34000, 43)
     env = {**os.environ, "TICKETFLOW_RUN_DIR": str(run_dir), "KAFKA_CLUSTER_BASE_PORT": str(base),
            "KAFKA_JVM_OPTS": FAST_JVM, "KAFKA_START_TIMEOUT": "180", "KAFKA_STOP_TIMEOUT": "5"}
     for name in ("KAFKA_BOOTSTRAP", "KAFKA_COMMAND_CONFIG", "KAFKA_CLUSTER_CONTROLLER_BASE_PORT"):

@@ -14,9 +14,32 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
+    """A port nothing listens on now (the OS's choice)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def port_free(port: int) -> bool:
+    """Nothing bound to `port` and nothing answering on it."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def free_cluster_base(first: int, start: int, stride: int) -> int:
+    """A base port with base..base+2 (brokers) and base+100..base+102 (controllers) all free: `first`,
+    else `start + 10 * i` for i stepping by `stride` (each suite its own range, so suites running at the
+    same time on one machine do not pick the same one)."""
+    for base in [first] + [start + 10 * i for i in range(1, 2000, stride)]:
+        if all(port_free(p) for p in (*range(base, base + 3), *range(base + 100, base + 103))):
+            return base
+    raise AssertionError("no free port range for a three-node cluster")
 
 
 class PrivatePostgres:
