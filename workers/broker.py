@@ -17,6 +17,10 @@ import asyncio
 
 from faststream.kafka import KafkaBroker
 
+from workers import faststream_fixes
+
+faststream_fixes.install()  # an idle batch subscriber polls again at once: see that module
+
 
 class WorkerBroker(KafkaBroker):
     async def start(self) -> None:

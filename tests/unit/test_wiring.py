@@ -128,3 +128,51 @@ async def test_x5_when_one_consumer_cannot_start_every_consumer_is_stopped_befor
 
 async def _nothing(*_args: Any) -> None:
     return None
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _Consumer:
+    """getmany as aiokafka's: waits up to its timeout for records (on a fake clock), or returns at once."""
+
+    def __init__(self, clock: _Clock, polls: list[dict[str, list[str]]], waits: bool, seen: list[str]) -> None:
+        self.clock, self.polls, self.waits, self.seen = clock, polls, waits, seen
+
+    async def getmany(self, timeout_ms: int, max_records: int | None = None) -> dict[str, list[str]]:
+        records = self.polls.pop(0)
+        if not records and self.waits:
+            self.clock.now += timeout_ms / 1000
+        self.seen.append(f"poll {sum(map(len, records.values()))}")
+        return records
+
+
+@pytest.mark.parametrize("waits", [True, False], ids=["poll-waited-its-timeout", "poll-returned-at-once"])
+async def test_x4_an_idle_batch_input_polls_again_at_once_after_an_empty_poll(monkeypatch, waits):
+    """FastStream's batch subscriber slept `batch_timeout_ms` after every empty poll, on top of the poll's
+    own wait, so a record reaching an idle input waited up to 200 ms more (workers.faststream_fixes).
+    After a poll that waited its timeout the next poll comes at once; a poll that came back empty at
+    once (no partitions yet) waits out the rest of its timeout, so an idle loop never spins."""
+    import anyio
+
+    from workers import faststream_fixes
+    worker = build_worker("inbound", Settings(topic_prefix="wiring."))
+    sub = next(s for s in worker.broker.subscribers if getattr(s, "batch_timeout_ms", None))
+    clock, seen = _Clock(), []
+
+    async def sleep(seconds: float) -> None:
+        seen.append(f"sleep {seconds:.3f}")
+        clock.now += seconds
+
+    monkeypatch.setattr(faststream_fixes, "monotonic", clock)
+    monkeypatch.setattr(anyio, "sleep", sleep)
+    consumer = _Consumer(clock, [{}, {"tp": ["a", "b"]}], waits, seen)
+    assert await sub.get_msg(consumer) == ()
+    assert await sub.get_msg(consumer) == ("a", "b")
+    timeout = f"sleep {sub.batch_timeout_ms / 1000:.3f}"
+    assert seen == (["poll 0", "poll 2"] if waits else ["poll 0", timeout, "poll 2"])
