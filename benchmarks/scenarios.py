@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks import data
+from benchmarks import data, stages
 from benchmarks.db import STORED_MARKER, Database, fill_stored, stored_account_ids
 from benchmarks.events import Collector, WaitedTooLong, count_types
 from benchmarks.kafkaops import Broker, Drain, produce, wait_stable, watch_drain
@@ -38,6 +38,7 @@ from contracts.topics import (
     TICKET_COMMANDS,
     TICKET_EVENTS,
 )
+from tools.ports import free_port
 from workers.settings import Settings
 
 INBOUND_GROUP = "ticketflow.inbound.messages"
@@ -154,8 +155,11 @@ class Scenario:
     async def accounts(self, ids: list[str]) -> None:
         await produce(self.run.base.kafka, self.topic(ACCOUNTS), data.account_records(ids))
 
-    async def worker(self, name: str, tag: str = "") -> Proc:
-        proc = await spawn(f"{name}{tag}", ["-m", "ticketflow.cli", "worker", name], self.env(),
+    async def worker(self, name: str, tag: str = "", http_port: int | None = None) -> Proc:
+        env = self.env()
+        if http_port is not None:  # its /metrics, for the stage figures
+            env |= {"TICKETFLOW_HTTP_PORT": str(http_port), "TICKETFLOW_HTTP_HOST": "127.0.0.1"}
+        proc = await spawn(f"{name}{tag}", ["-m", "ticketflow.cli", "worker", name], env,
                            self.logs / f"worker-{name}{tag}.log")
         self.procs.append(proc)
         return proc
@@ -526,8 +530,9 @@ async def latency(run: Run) -> list[Result]:
         await sc.database("postgresql")
         accounts = data.account_ids(run.id, run.o.accounts)
         await sc.accounts(accounts)
-        for worker in ("inbound", "ticketing", "sync"):
-            await sc.worker(worker)
+        ports = {worker: free_port() for worker in ("inbound", "ticketing", "sync")}
+        for worker, port in ports.items():
+            await sc.worker(worker, http_port=port)
         collector = Collector(run.base.kafka, [sc.topic(CONVERSATION_EVENTS), sc.topic(TICKET_EVENTS), sc.topic(REJECTIONS)])
         collector.keep("conversation.created", "ticket.created", "command.rejected")
         lat = Latencies()
@@ -578,12 +583,15 @@ async def latency(run: Run) -> list[Result]:
                 lat.inbound_ms, lat.close_ms = [], []
                 run.say(f"[latency] {label}: {rate:.1f} inbound msg/s + {close_rate:.1f} ticket closes/s for {seconds:.0f}s")
                 sc.mark()
+                before = await stages.scrape_all(ports)
                 t0, sent_for = await open_loop(run, sc.topic(INBOUND_MESSAGES), sc.topic(TICKET_COMMANDS), schedule, lat)
                 grace = max(15.0, seconds)
                 deadline = time.monotonic() + grace
                 while (lat.inbound or lat.closes) and time.monotonic() < deadline and not sc.dead():
                     await asyncio.sleep(0.1)
                 window = time.monotonic() - t0
+                where = stages.between(before, await stages.scrape_all(ports))
+                run.say(f"[latency] {label} inside the workers (mean/p99 ms): {stages.summary(where)}")
                 cpu, rss, summaries = sc.sample()
                 lost_in, lost_close = len(lat.inbound), len(lat.closes)
                 lat.inbound.clear()
@@ -603,7 +611,7 @@ async def latency(run: Run) -> list[Result]:
                                  "achieved_send_rate": round(sent / sent_for, 2) if sent_for else None,
                                  "fraction_of_max": fraction, "max_rate": round(max_rate, 1),
                                  "window_seconds": round(window, 2), "inbound_rate": round(rate, 2),
-                                 "close_rate": round(close_rate, 2)},
+                                 "close_rate": round(close_rate, 2), "stages": where},
                         **common))  # type: ignore[arg-type]
                 if sc.dead():
                     raise RuntimeError(sc.dead())

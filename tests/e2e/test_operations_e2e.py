@@ -91,6 +91,10 @@ async def _worker_reports_its_work(system, database_url: str) -> None:
         body = await _until(f"{base}/metrics", settled, "processed, dead-lettered, outbox and lag figures")
         relayed = _value(body, "ticketflow_relay_published_total", worker="inbound")
         assert relayed >= 10, [line for line in body.splitlines() if "relay" in line]  # created + received each
+        # where a record's time goes: waiting for its batch, the batch, the outbox until the broker's ack
+        assert _value(body, "ticketflow_record_wait_seconds_count", worker="inbound", input="messages") >= 6
+        assert _value(body, "ticketflow_batch_duration_seconds_count", worker="inbound", input="messages") >= 1
+        assert _value(body, "ticketflow_relay_delay_seconds_count", worker="inbound") == relayed
         live_status, _live = await _get(f"{base}/health/live")
         ready_status, ready = await _get(f"{base}/health/ready")
         assert live_status == 200

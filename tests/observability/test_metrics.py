@@ -63,9 +63,28 @@ def test_relay_dependencies_and_batches():
     assert value(metrics, "ticketflow_transient_retries_total", worker="inbound", dependency="database") == 2
     relay.available("database")
     assert value(metrics, "ticketflow_dependency_unavailable", worker="inbound", dependency="database") == 0
-    relay.batch("messages", 300)
+    relay.batch("messages", 300, 0.04)
     assert value(metrics, "ticketflow_batch_size_bucket", worker="inbound", input="messages", le="250.0") == 0
     assert value(metrics, "ticketflow_batch_size_bucket", worker="inbound", input="messages", le="500.0") == 1
+    assert value(metrics, "ticketflow_batch_duration_seconds_bucket", worker="inbound", input="messages",
+                 le="0.025") == 0
+    assert value(metrics, "ticketflow_batch_duration_seconds_bucket", worker="inbound", input="messages",
+                 le="0.05") == 1
+
+
+def test_where_a_record_spends_its_time_waiting_processing_and_in_the_outbox():
+    metrics = Metrics()
+    inbound = metrics.worker("inbound")
+    inbound.waited("messages", [0.003, 0.2, -0.001])  # a producer's clock slightly ahead counts as no wait
+    inbound.relay_delays([0.004, 0.03])
+    assert value(metrics, "ticketflow_record_wait_seconds_count", worker="inbound", input="messages") == 3
+    assert value(metrics, "ticketflow_record_wait_seconds_bucket", worker="inbound", input="messages",
+                 le="0.001") == 1
+    assert value(metrics, "ticketflow_record_wait_seconds_bucket", worker="inbound", input="messages",
+                 le="0.005") == 2
+    assert value(metrics, "ticketflow_record_wait_seconds_sum", worker="inbound", input="messages") == 0.203
+    assert value(metrics, "ticketflow_relay_delay_seconds_bucket", worker="inbound", le="0.005") == 1
+    assert value(metrics, "ticketflow_relay_delay_seconds_count", worker="inbound") == 2
 
 
 def test_an_unknown_relay_failure_kind_is_refused():

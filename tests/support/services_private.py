@@ -10,14 +10,11 @@ import signal
 import socket
 from pathlib import Path
 
+from tools.ports import free_port
+
+__all__ = ["free_port"]  # tests import it from here, with the services that use it
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    """A port nothing listens on now (the OS's choice)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def port_free(port: int) -> bool:

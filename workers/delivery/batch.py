@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -79,11 +80,13 @@ class BatchRunner:
     async def handle(self, message: Any) -> None:
         """Process the FastStream batch message's records, then ack them all at once."""
         records = list(message.raw_message)
+        taken = time.time()
+        report = self.reliable.report()
+        report.waited(self.reliable.input, [taken - record.timestamp / 1000 for record in records])
         await self.run(records)
         reached("after_commit_before_ack", self.consumer)
         await message.ack()
-        report = self.reliable.report()
-        report.batch(self.reliable.input, len(records))
+        report.batch(self.reliable.input, len(records), time.time() - taken)
         report.processed(self.reliable.input, len(records))
 
     async def run(self, records: Sequence[Any]) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -73,10 +74,14 @@ class ReliableHandler:
     async def handle(self, message: Any, process: Process) -> None:
         """Process the FastStream message's record, then ack it."""
         record = message.raw_message
+        taken = time.time()
+        report = self.report()
+        report.waited(self.input, [taken - record.timestamp / 1000])
         await self.run(record, process)
         reached("after_commit_before_ack", self.consumer)
         await message.ack()
-        self.report().processed(self.input)
+        report.batch(self.input, 1, time.time() - taken)
+        report.processed(self.input)
 
     async def run(self, record: Any, process: Process) -> None:
         backoff = Backoff(0.1, self.max_backoff)

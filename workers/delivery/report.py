@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol
 
 
@@ -14,7 +15,9 @@ class Report(Protocol):
     def available(self, dependency: str) -> None: ...
     def relay_published(self, count: int) -> None: ...
     def relay_failed(self, kind: str, count: int = 1) -> None: ...
-    def batch(self, input: str, size: int) -> None: ...
+    def batch(self, input: str, size: int, seconds: float) -> None: ...
+    def waited(self, input: str, ages: Iterable[float]) -> None: ...
+    def relay_delays(self, delays: Iterable[float]) -> None: ...
 
 
 class Silent:
@@ -41,7 +44,13 @@ class Silent:
     def relay_failed(self, kind: str, count: int = 1) -> None:
         pass
 
-    def batch(self, input: str, size: int) -> None:
+    def batch(self, input: str, size: int, seconds: float) -> None:
+        pass
+
+    def waited(self, input: str, ages: Iterable[float]) -> None:
+        pass
+
+    def relay_delays(self, delays: Iterable[float]) -> None:
         pass
 
 

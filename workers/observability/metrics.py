@@ -21,6 +21,7 @@ from workers.observability.outbox import OutboxBacklog
 
 PREFIX = "ticketflow"
 BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500)
+SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 RELAY_FAILURE_KINDS = ("transient", "parked", "fatal")
 DEPENDENCIES = ("database", "kafka")
 
@@ -55,6 +56,16 @@ class Metrics:
                                ["worker", "dependency"], registry=r)
         self.batch_size = Histogram(f"{PREFIX}_batch_size", "Records per processed batch", ["worker", "input"],
                                     buckets=BATCH_BUCKETS, registry=r)
+        self.batch_seconds = Histogram(f"{PREFIX}_batch_duration_seconds", "Wall time of a batch, from the poll "
+                                       "that returned it to its offsets committed", ["worker", "input"],
+                                       buckets=SECONDS_BUCKETS, registry=r)
+        self.record_age = Histogram(f"{PREFIX}_record_wait_seconds", "How long each record waited before its "
+                                    "batch was taken up: from its Kafka timestamp (the producer's send, or the "
+                                    "broker's append on LogAppendTime topics) to the start of its batch",
+                                    ["worker", "input"], buckets=SECONDS_BUCKETS, registry=r)
+        self.relay_delay = Histogram(f"{PREFIX}_relay_delay_seconds", "From the transaction that wrote an outbox "
+                                     "row to the broker's acknowledgement of it", ["worker"],
+                                     buckets=SECONDS_BUCKETS, registry=r)
 
     def worker(self, name: str) -> WorkerMetrics:
         """The metrics of worker `name` (its label set on every family)."""
@@ -116,9 +127,22 @@ class WorkerMetrics:
             raise ValueError(f"relay failure kind {kind!r}; one of {', '.join(RELAY_FAILURE_KINDS)}")
         self.metrics.relay_failures.labels(self.name, kind).inc(count)
 
-    def batch(self, input: str, size: int) -> None:
-        """A batch of `size` records of `input` was processed."""
+    def batch(self, input: str, size: int, seconds: float) -> None:
+        """A batch of `size` records of `input` was processed in `seconds` (poll to offsets committed)."""
         self.metrics.batch_size.labels(self.name, input).observe(size)
+        self.metrics.batch_seconds.labels(self.name, input).observe(seconds)
+
+    def waited(self, input: str, ages: Iterable[float]) -> None:
+        """Records of `input` are taken up `ages` seconds after their Kafka timestamps."""
+        series = self.metrics.record_age.labels(self.name, input)
+        for age in ages:
+            series.observe(max(age, 0.0))
+
+    def relay_delays(self, delays: Iterable[float]) -> None:
+        """Outbox rows were acknowledged by the broker `delays` seconds after they were written."""
+        series = self.metrics.relay_delay.labels(self.name)
+        for delay in delays:
+            series.observe(max(delay, 0.0))
 
     def outbox(self, backlog: OutboxBacklog) -> None:
         """The latest measurement of this worker's outbox (see `workers.observability.outbox`)."""
