@@ -18,11 +18,13 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Protocol
 
-from sqlalchemy import BigInteger, Column, String, Table, Text, any_, bindparam, func, insert, select, text, tuple_, update
+from sqlalchemy import Column, String, Table, bindparam, insert, select, text, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.types import ARRAY, JSON, TypeEngine
+from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.types import JSON, TypeEngine
 
+from storage.queries import any_of, built, keys
 from storage.tables import outbox, processed_messages
 
 
@@ -152,10 +154,11 @@ class UnitOfWork:
         if not wanted:
             return
         message_ids = sorted({m for _a, m in wanted})
-        rows = (await self.conn.execute(
-            select(processed_messages.c.account_id, processed_messages.c.message_id).where(
-                processed_messages.c.consumer == self.consumer,
-                one_of(processed_messages.c.message_id, message_ids, self.postgres)))).all()
+        pg = self.postgres
+        query = built(("processed ids", pg), lambda: select(processed_messages.c.account_id,
+                                                            processed_messages.c.message_id).where(
+            processed_messages.c.consumer == bindparam("consumer"), any_of(processed_messages.c.message_id, "ids", pg)))
+        rows = (await self.conn.execute(query, {"consumer": self.consumer, **keys("ids", message_ids)})).all()
         seen = {(r.account_id, r.message_id) for r in rows}
         legacy = {m for a, m in seen if a == ""}
         self._known_processed |= {(a, m) for a, m in wanted if (a, m) in seen or m in legacy}
@@ -183,32 +186,6 @@ class UnitOfWork:
         self.insert(outbox, {"producer": self.producer, "topic": record.topic, "key": record.key,
                              "headers": record.text_headers, "value": record.value,
                              "created_at": self.now, "sent_at": None, "failed_at": None, "failure": None})
-
-
-def in_pairs(columns: tuple[Any, ...], pairs: Iterable[tuple[Any, ...]], postgres: bool = False) -> Any:
-    """`(a, b, ...) IN ((x, y, ...), ...)` for composite keys, in the order of an index on them
-    (PostgreSQL and SQLite both take row values). On PostgreSQL (`postgres`) the keys travel as one
-    array per column, `(a, b, ...) IN (SELECT * FROM unnest(:xs, :ys, ...))`: one statement text whatever
-    their number (prepared once), no bound parameter per value, and a plan that probes the index."""
-    ordered = sorted(pairs)
-    if not postgres:
-        return tuple_(*columns).in_(ordered)
-    arrays = [bindparam(None, [p[i] for p in ordered], type_=_TEXTS) for i in range(len(columns))]
-    keys = func.unnest(*arrays).table_valued(*(f"k{i}" for i in range(len(columns)))).render_derived()
-    return tuple_(*columns).in_(select(*keys.c))
-
-
-def one_of(column: Any, values: Iterable[Any], postgres: bool = False, numbers: bool = False) -> Any:
-    """`column IN (values)`; on PostgreSQL `column = ANY(:array)` (one parameter, one statement text), an
-    array of text (`numbers`: of bigint), never of varchar(n), which would cut a longer value to fit."""
-    ordered = sorted(values)
-    if not postgres:
-        return column.in_(ordered)
-    return column == any_(bindparam(None, ordered, type_=_BIGINTS if numbers else _TEXTS))
-
-
-_TEXTS = ARRAY(Text())
-_BIGINTS = ARRAY(BigInteger())
 
 
 def _runs(rows: list[dict[str, Any]]) -> list[tuple[tuple[str, ...], list[dict[str, Any]]]]:
@@ -278,7 +255,7 @@ def _insert_arrays(dialect: Dialect, table: Table, columns: tuple[str, ...],
     values, source, params = _unnest(dialect, table, names, rows)
     sql = (f"INSERT INTO {quoted(table.name)} ({', '.join(quoted(n) for n in names)}) "
            f"SELECT {', '.join(values)} FROM {source} ORDER BY u.n")
-    return text(sql), params
+    return _text(sql), params
 
 
 def _update_arrays(dialect: Dialect, table: Table, key: str, columns: list[str],
@@ -287,4 +264,18 @@ def _update_arrays(dialect: Dialect, table: Table, key: str, columns: list[str],
     values, source, params = _unnest(dialect, table, [key, *columns], rows)
     sets = ", ".join(f"{quoted(name)} = {value}" for name, value in zip(columns, values[1:], strict=True))
     sql = f"UPDATE {quoted(table.name)} SET {sets} FROM {source} WHERE {quoted(table.name)}.{quoted(key)} = u.a0"
-    return text(sql), params
+    return _text(sql), params
+
+
+_TEXTS_BUILT: dict[str, TextClause] = {}
+
+
+def _text(sql: str) -> TextClause:
+    """`text(sql)`, built once per statement text: building one parses its parameters, and SQLAlchemy
+    computes the cache key of every new statement object (a tenth of a one-record batch's CPU)."""
+    found = _TEXTS_BUILT.get(sql)
+    if found is None:
+        if len(_TEXTS_BUILT) >= 1000:
+            _TEXTS_BUILT.clear()
+        found = _TEXTS_BUILT[sql] = text(sql)
+    return found

@@ -8,12 +8,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import Text, cast, delete, select
+from sqlalchemy import Text, bindparam, cast, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts.accounts import Account
+from storage.queries import any_of, built, keys
 from storage.tables import account_views
-from storage.unit_of_work import now_utc, one_of
+from storage.unit_of_work import now_utc
 from workers.delivery.errors import BadMessage
 from workers.delivery.parsing import parse
 
@@ -33,9 +34,10 @@ class Accounts:
         wanted = sorted({i for i in account_ids if i not in self._known})
         if not wanted:
             return
-        rows = (await self.conn.execute(select(account_views.c.account_id, cast(account_views.c.body, Text)).where(
-            account_views.c.owner == self.owner,
-            one_of(account_views.c.account_id, wanted, self.conn.dialect.name == "postgresql")))).all()
+        pg = self.conn.dialect.name == "postgresql"
+        query = built(("accounts by id", pg), lambda: select(account_views.c.account_id, cast(account_views.c.body, Text))
+                      .where(account_views.c.owner == bindparam("owner"), any_of(account_views.c.account_id, "ids", pg)))
+        rows = (await self.conn.execute(query, {"owner": self.owner, **keys("ids", wanted)})).all()
         found = {account_id: _account(body) for account_id, body in rows}
         self._known.update({a: found.get(a) for a in wanted})
 

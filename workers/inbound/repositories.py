@@ -19,8 +19,9 @@ from contracts import commands as c
 from contracts.common import Channel, ConversationStatus, Workspace
 from contracts.inbound import InboundMessage
 from storage.columns import plain_values, row_of
+from storage.queries import any_of, any_pair, built, key_tuples, keys
 from storage.tables import contacts, conversations, messages
-from storage.unit_of_work import UnitOfWork, in_pairs, now_utc, one_of
+from storage.unit_of_work import UnitOfWork, now_utc
 from workers.accounts import Accounts
 from workers.delivery.errors import BadMessage
 from workers.inbound.domain import (
@@ -63,8 +64,8 @@ class Conversations:
         self._threads: dict[ThreadKey, Conversation | None] = {}
         self._stored: set[str] = set()
 
-    def _select(self) -> Any:
-        query = select(conversations)
+    def _select(self, where: Any) -> Any:
+        query = select(conversations).where(*where)
         return query.with_for_update() if self.uow.postgres else query
 
     def _remember(self, rows: Iterable[Any]) -> None:
@@ -76,19 +77,21 @@ class Conversations:
     async def load(self, ids: Iterable[str]) -> None:
         wanted = sorted({i for i in ids if i not in self._by_id})
         if wanted:
-            self._remember((await self.uow.conn.execute(
-                self._select().where(one_of(conversations.c.id, wanted, self.uow.postgres))
-                .order_by(conversations.c.id))).all())
+            pg = self.uow.postgres
+            query = built(("conversations by id", pg), lambda: self._select(
+                [any_of(conversations.c.id, "ids", pg)]).order_by(conversations.c.id))
+            self._remember((await self.uow.conn.execute(query, keys("ids", wanted))).all())
             self._by_id.update({i: None for i in wanted if i not in self._by_id})
 
     async def load_threads(self, keys: Iterable[ThreadKey]) -> None:
         wanted = sorted({i for i in keys if i not in self._threads})
         if not wanted:
             return
-        rows = (await self.uow.conn.execute(self._select().where(
-            in_pairs((conversations.c.account_id, conversations.c.channel, conversations.c.thread_key), wanted,
-                     self.uow.postgres),
-            conversations.c.deleted.is_(False)).order_by(conversations.c.id))).all()
+        pg = self.uow.postgres
+        query = built(("conversations by thread", pg), lambda: self._select([
+            any_pair((conversations.c.account_id, conversations.c.channel, conversations.c.thread_key), "threads", pg),
+            conversations.c.deleted.is_(False)]).order_by(conversations.c.id))
+        rows = (await self.uow.conn.execute(query, key_tuples("threads", wanted, 3, pg))).all()
         self._remember(rows)
         newest: dict[ThreadKey, Any] = {}
         for row in rows:
@@ -146,8 +149,9 @@ class Contacts:
     async def load(self, ids: Iterable[str]) -> None:
         wanted = sorted({i for i in ids if i not in self._by_id})
         if wanted:
-            self._remember((await self.uow.conn.execute(
-                select(contacts).where(one_of(contacts.c.id, wanted, self.uow.postgres)))).all())
+            pg = self.uow.postgres
+            query = built(("contacts by id", pg), lambda: select(contacts).where(any_of(contacts.c.id, "ids", pg)))
+            self._remember((await self.uow.conn.execute(query, keys("ids", wanted))).all())
             self._by_id.update({i: None for i in wanted if i not in self._by_id})
 
     async def load_addresses(self, addresses: Iterable[tuple[str, str]]) -> None:
@@ -155,13 +159,14 @@ class Contacts:
         wanted = set(addresses) - self._addresses
         if not wanted:
             return
-        accounts = sorted({a for a, _x in wanted})
-        values = sorted({x for _a, x in wanted})
         pg = self.uow.postgres
-        rows = (await self.uow.conn.execute(select(contacts).where(
-            one_of(contacts.c.account_id, accounts, pg),
-            or_(one_of(contacts.c.email, values, pg), one_of(contacts.c.phone, values, pg)))
-            .order_by(contacts.c.created_at, contacts.c.id))).all()
+        query = built(("contacts by address", pg), lambda: select(contacts).where(
+            any_of(contacts.c.account_id, "accounts", pg),
+            or_(any_of(contacts.c.email, "emails", pg), any_of(contacts.c.phone, "phones", pg)))
+            .order_by(contacts.c.created_at, contacts.c.id))
+        values = {x for _a, x in wanted}
+        rows = (await self.uow.conn.execute(query, {**keys("accounts", {a for a, _x in wanted}),
+                                                    **keys("emails", values), **keys("phones", values)})).all()
         self._remember(rows)
         self._addresses |= wanted
 
@@ -195,10 +200,10 @@ class Messages:
         wanted = {(m.account_id, m.channel.value, m.channel_message_id) for m in msgs} - self._checked
         if not wanted:
             return
-        rows = (await self.uow.conn.execute(
-            select(messages.c.account_id, messages.c.channel, messages.c.channel_message_id)
-            .where(in_pairs((messages.c.account_id, messages.c.channel, messages.c.channel_message_id), wanted,
-                            self.uow.postgres)))).all()
+        pg = self.uow.postgres
+        columns = (messages.c.account_id, messages.c.channel, messages.c.channel_message_id)
+        query = built(("messages by channel id", pg), lambda: select(*columns).where(any_pair(columns, "ids", pg)))
+        rows = (await self.uow.conn.execute(query, key_tuples("ids", wanted, 3, pg))).all()
         self._stored |= {(r.account_id, r.channel, r.channel_message_id) for r in rows}
         self._checked |= wanted
 

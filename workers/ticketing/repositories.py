@@ -18,8 +18,9 @@ from contracts import commands as c
 from contracts import events as e
 from contracts.common import Channel, StatusState, Workspace
 from storage.columns import plain_values, row_of
+from storage.queries import any_of, built, keys
 from storage.tables import conversation_refs, ticket_conversations, tickets
-from storage.unit_of_work import UnitOfWork, one_of
+from storage.unit_of_work import UnitOfWork
 from workers.accounts import Accounts
 from workers.ticketing.domain import ConversationRef, Ticket, TicketDecision
 from workers.unit import WorkUnit
@@ -58,12 +59,14 @@ class Tickets:
         wanted = sorted({i for i in ids if i not in self._by_id})
         if not wanted:
             return
-        rows = (await self.uow.conn.execute(
-            self._locked(select(tickets).where(one_of(tickets.c.id, wanted, self.uow.postgres)).order_by(tickets.c.id)))).all()
-        links = (await self.uow.conn.execute(
-            select(ticket_conversations.c.ticket_id, ticket_conversations.c.conversation_id)
-            .where(one_of(ticket_conversations.c.ticket_id, wanted, self.uow.postgres))
-            .order_by(ticket_conversations.c.position))).all()
+        pg = self.uow.postgres
+        query = built(("tickets by id", pg), lambda: self._locked(
+            select(tickets).where(any_of(tickets.c.id, "ids", pg)).order_by(tickets.c.id)))
+        rows = (await self.uow.conn.execute(query, keys("ids", wanted))).all()
+        query = built(("ticket links by ticket", pg), lambda: select(
+            ticket_conversations.c.ticket_id, ticket_conversations.c.conversation_id)
+            .where(any_of(ticket_conversations.c.ticket_id, "ids", pg)).order_by(ticket_conversations.c.position))
+        links = (await self.uow.conn.execute(query, keys("ids", wanted))).all()
         convs: dict[str, list[str]] = {}
         for link in links:
             convs.setdefault(link.ticket_id, []).append(link.conversation_id)
@@ -77,10 +80,12 @@ class Tickets:
         wanted = sorted({i for i in conversation_ids if i not in self._of_conversation})
         if not wanted:
             return
-        rows = (await self.uow.conn.execute(self._locked(
+        pg = self.uow.postgres
+        query = built(("ticket links by conversation", pg), lambda: self._locked(
             select(ticket_conversations.c.conversation_id, ticket_conversations.c.ticket_id)
-            .where(one_of(ticket_conversations.c.conversation_id, wanted, self.uow.postgres))
-            .order_by(ticket_conversations.c.conversation_id)))).all()
+            .where(any_of(ticket_conversations.c.conversation_id, "ids", pg))
+            .order_by(ticket_conversations.c.conversation_id)))
+        rows = (await self.uow.conn.execute(query, keys("ids", wanted))).all()
         found = {r.conversation_id: r.ticket_id for r in rows}
         self._of_conversation.update({conv: found.get(conv) for conv in wanted})
         await self.load(t for t in found.values())
@@ -128,8 +133,10 @@ class ConversationRefs:
         wanted = sorted({i for i in ids if i not in self._by_id})
         if not wanted:
             return
-        rows = (await self.uow.conn.execute(
-            select(conversation_refs).where(one_of(conversation_refs.c.id, wanted, self.uow.postgres)))).all()
+        pg = self.uow.postgres
+        query = built(("conversation refs by id", pg), lambda: select(conversation_refs).where(
+            any_of(conversation_refs.c.id, "ids", pg)))
+        rows = (await self.uow.conn.execute(query, keys("ids", wanted))).all()
         for row in rows:
             self._by_id[row.id] = _ref(row)
             self._stored.add(row.id)
