@@ -24,8 +24,10 @@ def create_engine(url: str, writer: bool = True) -> AsyncEngine:
                                      json_deserializer=loads)
         _sqlite_pragmas(engine, begin_immediate=writer)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=5, pool_pre_ping=True, json_serializer=dumps,
-                               json_deserializer=loads)
+    # No pre-ping: it cost a round trip per checkout, one in ten of a small batch's. A connection that
+    # died with its server fails its first statement instead; SQLAlchemy then drops every pooled
+    # connection older than the failure, and the caller retries it as a transient failure (X5).
+    return create_async_engine(url, pool_size=10, max_overflow=5, json_serializer=dumps, json_deserializer=loads)
 
 
 def _sqlite_pragmas(engine: AsyncEngine, begin_immediate: bool) -> None:

@@ -25,12 +25,13 @@ from datetime import timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import and_, delete, exists, select, text, update
+from sqlalchemy import and_, bindparam, delete, exists, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts.topics import RECORD_MAX_BYTES
+from storage.queries import any_of, built, keys
 from storage.tables import outbox, processed_messages
-from storage.unit_of_work import now_utc, one_of
+from storage.unit_of_work import now_utc
 from workers.delivery.backoff import Backoff
 from workers.delivery.checkpoints import reached
 from workers.delivery.errors import is_transient
@@ -131,8 +132,8 @@ class OutboxRelay:
         return await self._flush_unlocked()
 
     async def _flush_locked(self) -> int:
-        """PostgreSQL: one replica at a time (a session advisory lock on the relay's own connection);
-        read, publish, then mark sent in a short transaction."""
+        """PostgreSQL: one replica at a time (a session advisory lock on the relay's own connection, in
+        autocommit); read, publish, then mark sent."""
         conn = await self._locked_connection()
         if conn is None:
             return 0
@@ -155,6 +156,9 @@ class OutboxRelay:
         """The relay's connection, holding this worker's advisory lock; None while another replica holds it."""
         if self._lock_conn is None:
             conn = await self.engine.connect()
+            # each statement commits on its own: a round is a read and a mark, not BEGIN/read/COMMIT and
+            # BEGIN/mark/COMMIT (the two never needed to be atomic: a row marked late is sent again, X3)
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
             got = await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._lock_key})
             await conn.commit()
             if not got:
@@ -204,8 +208,10 @@ class OutboxRelay:
 
     async def _record(self, conn: Any, outcome: Outcome) -> None:
         if outcome.sent:
-            sent = one_of(outbox.c.id, outcome.sent, conn.dialect.name == "postgresql", numbers=True)
-            await conn.execute(update(outbox).where(sent).values(sent_at=now_utc()))
+            pg = conn.dialect.name == "postgresql"
+            mark = built(("outbox mark sent", pg), lambda: update(outbox).where(
+                any_of(outbox.c.id, "ids", pg, numbers=True)).values(sent_at=bindparam("now")))
+            await conn.execute(mark, {"now": now_utc(), **keys("ids", outcome.sent)})
         for row_id, why in outcome.parked.items():
             await conn.execute(update(outbox).where(outbox.c.id == row_id).values(failed_at=now_utc(), failure=why))
 
