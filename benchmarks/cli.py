@@ -36,6 +36,7 @@ from benchmarks.scenarios import (
     Options,
     Result,
     Run,
+    batch_cost,
     inbound_drain,
     latency,
     passthrough,
@@ -45,9 +46,9 @@ from benchmarks.scenarios import (
 from workers.settings import Settings
 
 SCENARIOS = ("raw", "faststream", "faststream-batch", "inbound-pg", "inbound-sqlite", "inbound-pg-2proc", "ticket-pg",
-             "latency", "stored-1m")
+             "latency", "batch-cost", "stored-1m")
 DEFAULT = tuple(s for s in SCENARIOS if s != "stored-1m")
-NEEDS_POSTGRES = {"inbound-pg", "inbound-pg-2proc", "ticket-pg", "latency", "stored-1m"}
+NEEDS_POSTGRES = {"inbound-pg", "inbound-pg-2proc", "ticket-pg", "latency", "batch-cost", "stored-1m"}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -113,6 +114,8 @@ async def one(run: Run, name: str) -> list[Result]:
         return [await ticket_drain(run)]
     if name == "latency":
         return await latency(run)
+    if name == "batch-cost":
+        return await batch_cost(run)
     if name == "stored-1m":
         return [await stored_1m(run)]
     raise ValueError(name)

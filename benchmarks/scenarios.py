@@ -14,6 +14,7 @@ topics, consumer groups and database afterwards.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 import re
@@ -617,6 +618,25 @@ async def latency(run: Run) -> list[Result]:
                     raise RuntimeError(sc.dead())
         finally:
             await collector.stop()
+    return results
+
+
+async def batch_cost(run: Run) -> list[Result]:
+    """The inbound batch path's CPU per batch of 1, 10 and 100 records, in one process, on a fresh
+    PostgreSQL database (`benchmarks.batch_cost`)."""
+    async with Scenario(run, "batch-cost") as sc:
+        await sc.database("postgresql")
+        out = sc.logs / "batch-cost.json"
+        await run_python(["-m", "benchmarks.batch_cost", "--out", str(out)], sc.env(), sc.logs / "batch-cost.log",
+                         timeout=600)
+        measured = json.loads(out.read_text())
+    results = []
+    for size, m in measured.items():
+        results.append(Result(
+            f"batch-cost@{size}", "drain", "ok", procs=1, messages=m["batches"] * int(size),
+            rate=round(int(size) / m["wall_ms_per_batch"] * 1000, 1), cpu_ms_per_msg=m["cpu_ms_per_message"],
+            note=f"{m['cpu_ms_per_batch']:.2f} ms CPU, {m['wall_ms_per_batch']:.2f} ms wall per batch of {size}",
+            details=m))
     return results
 
 
