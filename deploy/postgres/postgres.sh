@@ -117,6 +117,14 @@ init_cluster() {
     rm -rf "$PGDATA_DIR"
     die "initdb failed"
   fi
+  # The role and database exist before the server first listens: a client that connects as soon as
+  # the port opens (a worker waiting for its database) must never meet "role does not exist".
+  if ! out=$(printf "CREATE ROLE %s LOGIN CREATEDB PASSWORD '%s'\nCREATE DATABASE %s OWNER %s\n" \
+               "$PG_USER" "$PG_PASSWORD" "$PG_DB" "$PG_USER" | as_pg "$BIN/postgres" --single -D "$PGDATA_DIR" postgres 2>&1); then
+    printf '%s\n' "$out" >&2
+    rm -rf "$PGDATA_DIR"
+    die "creating role/database '$PG_DB' in the new cluster failed"
+  fi
 }
 
 write_conf() {

@@ -190,3 +190,30 @@ async def test_x5_upgrade_waits_for_a_database_that_is_starting(pg_dir):
     finally:
         await pg.stop_fast()
     assert (pg_dir / f"postgres-{pg.port}").exists()
+
+
+async def test_x5_a_new_database_server_knows_the_app_role_from_the_first_connection_it_accepts(pg_dir):
+    """The launcher creates the role and database before a new server first listens: a worker connecting
+    the moment the port opens never meets "role does not exist", which is not a transient failure (the
+    upgrade test above flaked so when its first connection came between the start and the role)."""
+    import asyncpg
+
+    pg = PrivatePostgres(pg_dir)
+    starting = asyncio.create_task(pg.start())
+    try:
+        while True:
+            try:
+                conn = await asyncpg.connect(host="127.0.0.1", port=pg.port, user="ticketflow", password="ticketflow",
+                                             database="ticketflow", timeout=5)
+                break
+            except (OSError, asyncpg.CannotConnectNowError):  # not listening yet, or still starting up
+                if starting.done():
+                    starting.result()
+                await asyncio.sleep(0.002)
+        try:
+            assert await conn.fetchval("SELECT current_user") == "ticketflow"
+        finally:
+            await conn.close()
+    finally:
+        await starting
+        await pg.stop_fast()
