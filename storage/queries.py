@@ -24,6 +24,8 @@ T = TypeVar("T")
 TEXTS = ARRAY(Text())
 BIGINTS = ARRAY(BigInteger())
 _BUILT: dict[Hashable, Any] = {}
+MOST_BUILT = 1000
+"""Statements kept at the most (the flush's texts vary with its columns); past it, the memo starts over."""
 
 
 def built(key: Hashable, make: Callable[[], T]) -> T:
@@ -31,6 +33,8 @@ def built(key: Hashable, make: Callable[[], T]) -> T:
     whatever changes its shape, e.g. the dialect)."""
     found = _BUILT.get(key)
     if found is None:
+        if len(_BUILT) >= MOST_BUILT:
+            _BUILT.clear()
         found = _BUILT[key] = make()
     return found
 

@@ -21,7 +21,6 @@ from typing import Any, Protocol
 from sqlalchemy import Column, String, Table, bindparam, insert, select, text, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.types import JSON, TypeEngine
 
 from storage.queries import any_of, built, keys
@@ -255,7 +254,7 @@ def _insert_arrays(dialect: Dialect, table: Table, columns: tuple[str, ...],
     values, source, params = _unnest(dialect, table, names, rows)
     sql = (f"INSERT INTO {quoted(table.name)} ({', '.join(quoted(n) for n in names)}) "
            f"SELECT {', '.join(values)} FROM {source} ORDER BY u.n")
-    return _text(sql), params
+    return built(("text", sql), lambda: text(sql)), params
 
 
 def _update_arrays(dialect: Dialect, table: Table, key: str, columns: list[str],
@@ -264,18 +263,4 @@ def _update_arrays(dialect: Dialect, table: Table, key: str, columns: list[str],
     values, source, params = _unnest(dialect, table, [key, *columns], rows)
     sets = ", ".join(f"{quoted(name)} = {value}" for name, value in zip(columns, values[1:], strict=True))
     sql = f"UPDATE {quoted(table.name)} SET {sets} FROM {source} WHERE {quoted(table.name)}.{quoted(key)} = u.a0"
-    return _text(sql), params
-
-
-_TEXTS_BUILT: dict[str, TextClause] = {}
-
-
-def _text(sql: str) -> TextClause:
-    """`text(sql)`, built once per statement text: building one parses its parameters, and SQLAlchemy
-    computes the cache key of every new statement object (a tenth of a one-record batch's CPU)."""
-    found = _TEXTS_BUILT.get(sql)
-    if found is None:
-        if len(_TEXTS_BUILT) >= 1000:
-            _TEXTS_BUILT.clear()
-        found = _TEXTS_BUILT[sql] = text(sql)
-    return found
+    return built(("text", sql), lambda: text(sql)), params
