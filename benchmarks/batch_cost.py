@@ -4,7 +4,7 @@ DATABASE_URL, and the process's user + system CPU per batch and per message is m
 is made of one- or two-record batches, so the fixed cost per batch (statements, round trips) is what
 sets its CPU and, on a busy machine, its latency; a drain amortises it over up to 500 records.
 
-    python -m benchmarks.batch_cost --out result.json [--batches 300]   # DATABASE_URL: a migrated database
+    python -m benchmarks.batch_cost --out result.json [--batches 300] [--sizes 1,10,100]   # DATABASE_URL: migrated
 
 The relay is not running (its outbox rows stay unsent) and no offsets are committed: what is left is
 parse, prefetch, rules, flush and commit, as in a worker."""
@@ -23,11 +23,12 @@ from typing import Any
 
 from benchmarks import data
 from storage.database import create_engine
-from ticketflow.running import build_worker
+from ticketflow.running import build_worker, quiet_collector
 from workers.accounts import apply_account_record
 from workers.settings import Settings
 
 SIZES = (1, 10, 100)
+"""Batch sizes measured by default (`--sizes 500` adds a drain's batch)."""
 WARM_UP = 30
 
 
@@ -43,7 +44,7 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def measure(url: str, batches: int) -> dict[str, Any]:
+async def measure(url: str, batches: int, sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
     worker = build_worker("inbound", Settings(topic_prefix="batch-cost.", database_url=url))
     worker._engine = create_engine(url)  # what `Worker.open` sets, without the producer and the relay
     try:
@@ -54,8 +55,9 @@ async def measure(url: str, batches: int) -> dict[str, Any]:
         run = f"bc{os.getpid()}{int(time.time())}"
         for record in _records(run, accounts, WARM_UP, "w"):
             await runner.run([record])
+        quiet_collector()  # as a worker does once it runs
         out: dict[str, Any] = {}
-        for size in SIZES:
+        for size in sizes:
             count = max(3, batches // size)
             records = _records(run, accounts, count * size, f"s{size}")
             cpu, wall = _cpu(), time.perf_counter()
@@ -75,8 +77,11 @@ def main() -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="where to write the JSON result")
     p.add_argument("--batches", type=int, default=300, help="one-record batches measured (fewer of the larger sizes)")
+    p.add_argument("--sizes", default=",".join(map(str, SIZES)),
+                   help="batch sizes to measure, comma-separated (default %(default)s)")
     args = p.parse_args()
-    result = asyncio.run(measure(os.environ["DATABASE_URL"], args.batches))
+    sizes = tuple(int(s) for s in args.sizes.split(",") if s.strip())
+    result = asyncio.run(measure(os.environ["DATABASE_URL"], args.batches, sizes))
     args.out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result))
 
