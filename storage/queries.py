@@ -9,15 +9,17 @@ or two records a batch holds at a light load; a statement object built once skip
 On PostgreSQL the keys travel as one array parameter per column, `column = ANY(:array)` and
 `(a, b, ...) IN (SELECT * FROM unnest(:xs, :ys, ...))`: one statement text whatever their number
 (prepared once per connection), and a plan that probes the index. Arrays are of text (`numbers`: of
-bigint), never of varchar(n), which would cut a longer value to fit. On SQLite they are expanding
-`IN` parameters."""
+bigint), never of varchar(n), which would cut a longer value to fit. On SQLite, single keys are
+expanding `IN` parameters, and composite keys one JSON array of arrays read with `json_each`:
+`(a, b) IN (VALUES (?, ?), ...)` made SQLite scan the whole table instead of probing the index."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, Text, any_, bindparam, func, select, tuple_
+from sqlalchemy import BigInteger, Text, any_, bindparam, func, literal_column, select, tuple_
 from sqlalchemy.types import ARRAY
 
 T = TypeVar("T")
@@ -50,7 +52,9 @@ def any_pair(columns: tuple[Any, ...], name: str, postgres: bool) -> Any:
     """`(a, b, ...)` is one of the tuples of parameter `name` (give them with `key_tuples`), for composite
     keys, in the order of an index on them."""
     if not postgres:
-        return tuple_(*columns).in_(bindparam(name, expanding=True))
+        each = func.json_each(bindparam(name, type_=Text())).table_valued("value", name=f"{name}_each")
+        parts = [func.json_extract(each.c.value, literal_column(f"'$[{i}]'")) for i in range(len(columns))]
+        return tuple_(*columns).in_(select(*parts))
     arrays = [bindparam(f"{name}_{i}", type_=TEXTS) for i in range(len(columns))]
     keys = func.unnest(*arrays).table_valued(*(f"k{i}" for i in range(len(columns)))).render_derived()
     return tuple_(*columns).in_(select(*keys.c))
@@ -61,9 +65,9 @@ def keys(name: str, values: Iterable[Any]) -> dict[str, list[Any]]:
     return {name: sorted(values)}
 
 
-def key_tuples(name: str, tuples: Iterable[tuple[Any, ...]], width: int, postgres: bool) -> dict[str, list[Any]]:
+def key_tuples(name: str, tuples: Iterable[tuple[Any, ...]], width: int, postgres: bool) -> dict[str, Any]:
     """The parameters of an `any_pair` of `width` columns."""
     ordered = sorted(tuples)
     if not postgres:
-        return {name: ordered}
+        return {name: json.dumps(ordered)}
     return {f"{name}_{i}": [t[i] for t in ordered] for i in range(width)}

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from storage.types import UtcDateTime
@@ -59,7 +60,12 @@ outbox = Table(
     Column("failed_at", UtcDateTime(), nullable=True),  # parked: the broker can never take it (ADR 8)
     Column("failure", Text, nullable=True),
     Index(None, "producer", "sent_at", "id"),
-    Index(None, "producer", "failed_at"),
+    # Parked rows only (rare): the relay asks, per unsent row, whether a parked row of its key came
+    # before it. Over (producer, failed_at), SQLite read the unsent rows through that index, walking
+    # every sent row kept for an hour, each round (migration 0005).
+    Index("ix_outbox_parked", "producer", "topic", "key", "id",
+          postgresql_where=text("failed_at IS NOT NULL AND sent_at IS NULL"),
+          sqlite_where=text("failed_at IS NOT NULL AND sent_at IS NULL")),
 )
 
 account_views = Table(

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.types import JSON, TypeEngine
 
-from storage.queries import any_of, built, keys
+from storage.queries import any_pair, built, key_tuples
 from storage.tables import outbox, processed_messages
 
 
@@ -152,12 +152,14 @@ class UnitOfWork:
         wanted = {i for i in ids if i not in self._checked}
         if not wanted:
             return
-        message_ids = sorted({m for _a, m in wanted})
+        # by the whole primary key, (account, id) and ('', id) for a row written before ids were per
+        # account: by id alone, each lookup walked every id the consumer had processed in 35 days
+        pairs = wanted | {("", m) for _a, m in wanted}
         pg = self.postgres
-        query = built(("processed ids", pg), lambda: select(processed_messages.c.account_id,
-                                                            processed_messages.c.message_id).where(
-            processed_messages.c.consumer == bindparam("consumer"), any_of(processed_messages.c.message_id, "ids", pg)))
-        rows = (await self.conn.execute(query, {"consumer": self.consumer, **keys("ids", message_ids)})).all()
+        columns = (processed_messages.c.account_id, processed_messages.c.message_id)
+        query = built(("processed ids", pg), lambda: select(*columns).where(
+            processed_messages.c.consumer == bindparam("consumer"), any_pair(columns, "ids", pg)))
+        rows = (await self.conn.execute(query, {"consumer": self.consumer, **key_tuples("ids", pairs, 2, pg)})).all()
         seen = {(r.account_id, r.message_id) for r in rows}
         legacy = {m for a, m in seen if a == ""}
         self._known_processed |= {(a, m) for a, m in wanted if (a, m) in seen or m in legacy}

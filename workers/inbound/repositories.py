@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select, union
 
 from contracts import commands as c
 from contracts.common import Channel, ConversationStatus, Workspace
@@ -127,6 +127,15 @@ class Conversations:
             self._threads[key] = conv
 
 
+def _by_address(pg: bool) -> Any:
+    """Contacts whose (account, email) or (account, phone) is one of the pairs given, oldest first: a
+    probe of each unique index per pair. (`account IN accounts AND (email IN xs OR phone IN xs)` probed
+    every account with every address on PostgreSQL, and read all of an account's contacts on SQLite.)"""
+    both = union(select(contacts).where(any_pair((contacts.c.account_id, contacts.c.email), "emails", pg)),
+                 select(contacts).where(any_pair((contacts.c.account_id, contacts.c.phone), "phones", pg))).subquery()
+    return select(both).order_by(both.c.created_at, both.c.id)
+
+
 class Contacts:
     """Contacts by id and by address (C1), loaded once per unit; new ones written at commit."""
 
@@ -160,13 +169,8 @@ class Contacts:
         if not wanted:
             return
         pg = self.uow.postgres
-        query = built(("contacts by address", pg), lambda: select(contacts).where(
-            any_of(contacts.c.account_id, "accounts", pg),
-            or_(any_of(contacts.c.email, "emails", pg), any_of(contacts.c.phone, "phones", pg)))
-            .order_by(contacts.c.created_at, contacts.c.id))
-        values = {x for _a, x in wanted}
-        rows = (await self.uow.conn.execute(query, {**keys("accounts", {a for a, _x in wanted}),
-                                                    **keys("emails", values), **keys("phones", values)})).all()
+        rows = (await self.uow.conn.execute(built(("contacts by address", pg), lambda: _by_address(pg)), {
+            **key_tuples("emails", wanted, 2, pg), **key_tuples("phones", wanted, 2, pg)})).all()
         self._remember(rows)
         self._addresses |= wanted
 

@@ -1,0 +1,163 @@
+"""The reads a worker makes every batch cost the same whatever the tables already hold (X5: processed
+ids, the relay's unsent rows; C1, C2: the inbound lookups), and find what they should by the whole key.
+
+Work is counted, not timed, on SQLite: it calls a progress handler every 100 virtual-machine
+instructions, so the number of calls is how much a statement walked. Each read runs once over small
+tables and once over tables a hundred times larger, for the same keys; a read that probes its index
+does about the same work both times, one that walks the table a hundred times more. (On PostgreSQL the
+planner rightly scans tables this small; docs/benchmarks.md gives the plans on a million messages.)
+
+Before, on SQLite the relay read its unsent rows through the (producer, failed_at) index, walking
+every sent row kept for the hour (migration 0005); composite keys as `(a, b) IN (VALUES ...)` scanned
+conversations and messages whole; contacts by address read all of an account's contacts. On both,
+processed ids were looked up by id under the consumer alone, walking every id it processed in 35 days;
+on PostgreSQL contacts by address probed every account of the batch with every address."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts.inbound import InboundMessage
+from storage.database import create_engine
+from storage.migrate import upgrade_async
+from storage.tables import contacts, conversations, messages, outbox, processed_messages
+from storage.unit_of_work import UnitOfWork
+from workers.delivery.relay import OutboxRelay
+from workers.inbound.repositories import Contacts, Conversations, Messages
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture
+async def sqlite(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'work.db'}"
+    await upgrade_async(url)
+    engine = create_engine(url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+SMALL, LARGE = 100, 10_000
+KEYS = 50
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+async def _work(uow: UnitOfWork, read: Callable[[], Awaitable[Any]]) -> int:
+    """SQLite: how many progress-handler calls (every 100 VM instructions) `read` made on the unit's connection."""
+    calls = 0
+
+    def count() -> int:
+        nonlocal calls
+        calls += 1
+        return 0
+
+    raw = (await uow.conn.get_raw_connection()).driver_connection
+    await raw.set_progress_handler(count, 100)
+    try:
+        await read()
+    finally:
+        await raw.set_progress_handler(None, 100)
+    return calls
+
+
+async def _fill(engine: AsyncEngine, start: int, count: int) -> None:
+    """`count` more contacts, conversations, messages and sent outbox rows (numbered from `start`)."""
+    rows = range(start, start + count)
+    async with engine.begin() as conn:
+        await conn.execute(insert(contacts), [
+            {"id": f"k{i}", "account_id": "acc", "email": f"c{i}@example.com", "phone": f"+3161{i:07d}",
+             "name": None, "created_at": NOW} for i in rows])
+        await conn.execute(insert(conversations), [
+            {"id": f"v{i}", "account_id": "acc", "contact_id": f"k{i}", "channel": "email", "thread_key": f"t{i}",
+             "subject": None, "status": "open", "owner_id": None, "workspace": "inbox", "deleted": False,
+             "version": 1, "created_at": NOW, "updated_at": NOW} for i in rows])
+        await conn.execute(insert(messages), [
+            {"id": f"m{i}", "conversation_id": f"v{i}", "account_id": "acc", "channel": "email", "direction": "inbound",
+             "channel_message_id": f"cm{i}", "author_id": None, "text": "hi", "sent_at": NOW} for i in rows])
+        await conn.execute(insert(outbox), [
+            {"producer": "inbound", "topic": "t", "key": f"v{i}", "headers": [], "value": b"{}", "created_at": NOW,
+             "sent_at": NOW, "failed_at": None, "failure": None} for i in rows])
+        await conn.execute(insert(processed_messages), [
+            {"consumer": "test", "account_id": "acc", "message_id": f"cmd{i}", "processed_at": NOW} for i in rows])
+
+
+def _inbound(i: int) -> InboundMessage:
+    return InboundMessage.model_validate({
+        "type": "inbound.message", "account_id": "acc", "channel": "email", "channel_thread_key": f"t{i}",
+        "channel_message_id": f"cm{i}", "sender_email": f"c{i}@example.com", "text": "hi",
+        "sent_at": NOW.isoformat()})
+
+
+async def _reads(engine: AsyncEngine) -> dict[str, int]:
+    """The work of each read, for KEYS keys that exist (and, for the relay, KEYS unsent rows)."""
+    found = [_inbound(i) for i in range(KEYS)]
+    relay = OutboxRelay(engine, producer=None, owner="inbound")  # type: ignore[arg-type]
+    work: dict[str, int] = {}
+    async with UnitOfWork(engine, "test", "inbound") as uow:
+        work["conversations by thread"] = await _work(uow, lambda: Conversations(uow).load_threads(
+            {(m.account_id, m.channel.value, m.channel_thread_key) for m in found}))
+        work["messages by channel id"] = await _work(uow, lambda: Messages(uow).load(found))
+        work["contacts by address"] = await _work(uow, lambda: Contacts(uow).load_addresses(
+            {("acc", f"c{i}@example.com") for i in range(KEYS)}))
+        work["processed ids"] = await _work(uow, lambda: uow.remember_processed(
+            {("acc", f"cmd{i}") for i in range(KEYS)}))
+        work["unsent outbox rows"] = await _work(uow, lambda: uow.conn.execute(relay._unsent_rows))
+    return work
+
+
+async def test_x5_c1_c2_sqlite_reads_cost_the_same_over_a_hundred_times_more_rows(sqlite: AsyncEngine) -> None:
+    engine = sqlite
+    await _fill(engine, 0, SMALL)
+    async with engine.begin() as conn:  # the relay has KEYS rows to send
+        await conn.execute(insert(outbox), [
+            {"producer": "inbound", "topic": "t", "key": f"u{i}", "headers": [["ce_id", f"e{i}"]], "value": b"{}",
+             "created_at": NOW, "sent_at": None, "failed_at": None, "failure": None} for i in range(KEYS)])
+    small = await _reads(engine)
+    await _fill(engine, SMALL, LARGE - SMALL)
+    large = await _reads(engine)
+
+    grew = {read: round(large[read] / max(small[read], 1), 1) for read in small}
+    assert all(factor < 3 for factor in grew.values()), \
+        f"work over {LARGE} rows / over {SMALL} rows, per read: {grew} ({json.dumps({'small': small, 'large': large})})"
+
+
+async def test_c1_contacts_by_address_finds_each_pair_not_every_combination(engine: AsyncEngine) -> None:
+    """The lookup is by (account, address) pairs: an address of one account is not found for another."""
+    await _fill(engine, 0, 3)
+    async with engine.begin() as conn:
+        await conn.execute(insert(contacts), [{"id": "other", "account_id": "acc2", "email": "x@example.com",
+                                              "phone": None, "name": None, "created_at": NOW}])
+    async with UnitOfWork(engine, "test", "inbound") as uow:
+        found = Contacts(uow)
+        await found.load_addresses({("acc", "x@example.com"), ("acc2", "c1@example.com"), ("acc", "+31610000002")})
+        assert await found.with_address("acc", "x@example.com", None) == []
+        assert await found.with_address("acc2", "c1@example.com", None) == []
+        assert [c.id for c in await found.with_address("acc", None, "+31610000002")] == ["k2"]
+        assert [c.id for c in await found.with_address("acc2", "x@example.com", None)] == ["other"]
+
+
+async def test_x5_a_processed_id_is_found_for_its_account_and_from_before_ids_were_per_account(
+        engine: AsyncEngine) -> None:
+    """Looked up by the whole key: the same id of another account is not a replay; a row written before
+    ids were per account (account '', migration 0003) still makes a replay of it a no-op."""
+    async with engine.begin() as conn:
+        await conn.execute(insert(processed_messages), [
+            {"consumer": "test", "account_id": "acc", "message_id": "cmd-1", "processed_at": NOW},
+            {"consumer": "test", "account_id": "", "message_id": "cmd-old", "processed_at": NOW},
+            {"consumer": "other", "account_id": "acc", "message_id": "cmd-2", "processed_at": NOW}])
+    async with UnitOfWork(engine, "test", "inbound") as uow:
+        await uow.remember_processed({("acc", "cmd-1"), ("acc2", "cmd-1"), ("acc", "cmd-old"), ("acc", "cmd-2")})
+        assert await uow.already_processed("acc", "cmd-1")
+        assert not await uow.already_processed("acc2", "cmd-1")
+        assert await uow.already_processed("acc", "cmd-old")
+        assert await uow.already_processed("acc9", "cmd-old")
+        assert not await uow.already_processed("acc", "cmd-2")
