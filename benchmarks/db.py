@@ -210,8 +210,8 @@ async def _copy(conn: asyncpg.Connection, table: str, rows: Iterator[dict[str, A
 
 
 async def fill_stored(db: Database, messages: int, progress: Callable[[str], None]) -> dict[str, Any]:
-    """COPY `messages` messages (a third as many conversations, a fifth as many contacts, and the
-    inbound consumer's processed ids for the incoming ones) into the migrated, empty database `db`."""
+    """COPY `messages` messages (a third as many conversations, a fifth as many contacts, and as many
+    processed command ids as incoming messages) into the migrated, empty database `db`."""
     rng = random.Random(42)
     accounts = stored_account_ids()
     n_conv = max(1, messages // 3)
@@ -268,9 +268,9 @@ async def fill_stored(db: Database, messages: int, progress: Callable[[str], Non
     def processed_rows() -> Iterator[dict[str, Any]]:
         for m in range(messages):
             k, account, cmid, incoming, sent = message_parts(m)
-            if incoming:
-                yield {"consumer": "inbound.messages", "account_id": account,
-                       "message_id": f"inbound:{account}:{conv_channel(k)}:{cmid}"[:200], "processed_at": sent}
+            if incoming:  # an inbound message leaves no processed id (ADR 2); the agents' commands do
+                yield {"consumer": "inbound.commands", "account_id": account,
+                       "message_id": f"cmd-{account}-{cmid}"[:200], "processed_at": sent}
 
     conn = await asyncpg.connect(_asyncpg_dsn(db.url))
     try:

@@ -263,12 +263,12 @@ class InboundUnit(WorkUnit[ConversationDecision]):
                 self.messages.add(decision.message, decision.conversation.channel)
 
     async def conclude_message(self, msg: InboundMessage, decision: ConversationDecision) -> None:
-        """An inbound message's outcome: stored with its events, or (refused) a dead letter (X4)."""
+        """An inbound message's outcome: stored with its events, or (refused) a dead letter (X4). No
+        processed id: the stored message's unique (account, channel, channel_message_id) is what makes a
+        replay change nothing (C2, ADR 2), and nothing ever read the processed id written here."""
         self.final(decision.rejection)
         if decision.rejection is not None:
             raise BadMessage(decision.rejection.reason.value, decision.rejection.detail)
         await self.save(decision)
         for event in decision.events:
             await self.publish(event)
-        if decision.conversation is not None:
-            await self.mark_processed(msg.account_id, msg.natural_id())
