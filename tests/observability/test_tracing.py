@@ -16,7 +16,15 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NoOpTracerProvider, SpanKind, StatusCode
 
-from workers.observability.tracing import exporter_name, extract_context, inject_context, note_outcome, record_span
+from workers.observability import tracing
+from workers.observability.tracing import (
+    exporter_name,
+    extract_context,
+    inject_context,
+    note_outcome,
+    record_span,
+    trace_pairs,
+)
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 PARENT = f"00-{TRACE_ID}-b7ad6b7169203331-01"
@@ -109,6 +117,18 @@ def test_without_export_the_context_still_passes_through():
     with record_span(Record(headers=[("traceparent", PARENT.encode())]), "inbound", "g", tracer=tracer):
         outgoing = dict(inject_context([]))
     assert outgoing["traceparent"].decode() == PARENT
+
+
+def test_events_made_without_export_carry_the_incoming_trace_and_nothing_without_one(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pairs each outgoing event gets (`trace_pairs`): the handled record's trace context when it came
+    with one, none when it came without and nothing records spans."""
+    monkeypatch.setattr(tracing, "_exporting", False)
+    with record_span(Record(headers=[("traceparent", PARENT.encode())]), "inbound", "g"):
+        assert dict(trace_pairs())["traceparent"] == PARENT
+    with record_span(Record(headers=[("ce_id", b"x")]), "inbound", "g"):
+        assert trace_pairs() == []
+    assert trace_pairs() == []
 
 
 @pytest.mark.parametrize("headers", [

@@ -16,6 +16,7 @@ from contracts.rejections import Reason
 from tests.unit.conftest import build_account
 from workers.decision import ACCOUNTS_PROJECTION, Missing
 from workers.inbound.domain import (
+    NewIds,
     decide_conversation_command,
     pick_contact,
     receive,
@@ -57,6 +58,23 @@ def test_c1_same_thread_key_lands_in_same_conversation(make_account, make_conver
     assert message.conversation_id == "conv-1"
     assert message.direction is Direction.INCOMING
     assert message.channel_message_id == "<msg-2@example.com>"
+
+
+def test_c1_ids_are_made_only_for_what_the_message_creates(make_conversation, make_contact, make_inbound, now):
+    """A message joining its conversation, from a known contact, takes one new id (its own); a first
+    message from a new sender takes three (message, conversation, contact)."""
+    made: list[str] = []
+
+    def source() -> str:
+        made.append(f"id-{len(made)}")
+        return made[-1]
+
+    joined = receive(make_inbound(channel_thread_key="thread-1"), False, ACCOUNT, make_conversation(id="conv-1"),
+                     [make_contact()], NewIds(source), now)
+    assert made == [joined.message.id]
+    made.clear()
+    opened = receive(make_inbound(sender_email="new@example.com"), False, ACCOUNT, None, [], NewIds(source), now)
+    assert sorted(made) == sorted([opened.message.id, opened.conversation.id, opened.new_contact.id])
 
 
 def test_c1_no_thread_opens_a_new_conversation(make_account, make_contact, make_inbound, make_ids, now):

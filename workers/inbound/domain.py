@@ -65,13 +65,36 @@ class Message:
     sent_at: datetime
 
 
-@dataclass(frozen=True)
 class NewIds:
-    """Ids a rule may hand out; the handler makes them so the rule stays pure."""
+    """Ids a rule may hand out. The handler passes its id source so the rule stays pure; each id is made
+    the first time the rule asks for it (most messages join a conversation and a contact that exist).
+    Tests give the ids themselves."""
 
-    conversation_id: str
-    contact_id: str
-    message_id: str
+    __slots__ = ("_make", "_ids")
+
+    def __init__(self, make: Callable[[], str] | None = None, *, conversation_id: str | None = None,
+                 contact_id: str | None = None, message_id: str | None = None) -> None:
+        self._make = make
+        self._ids = {"conversation": conversation_id, "contact": contact_id, "message": message_id}
+
+    def _id(self, kind: str) -> str:
+        found = self._ids[kind]
+        if found is None:
+            assert self._make is not None, f"no {kind} id given and no id source"
+            found = self._ids[kind] = self._make()
+        return found
+
+    @property
+    def conversation_id(self) -> str:
+        return self._id("conversation")
+
+    @property
+    def contact_id(self) -> str:
+        return self._id("contact")
+
+    @property
+    def message_id(self) -> str:
+        return self._id("message")
 
 
 @dataclass(frozen=True)
@@ -139,7 +162,8 @@ def receive(msg: InboundMessage, already_stored: bool, account: Account | None, 
         return ConversationDecision.refuse(
             Reason.UNKNOWN_ACCOUNT, f"account {msg.account_id!r} has not been published on the accounts topic",
             unresolved=Missing(ACCOUNTS_PROJECTION, msg.account_id))
-    contact, is_new = resolve_contact(msg, pick_contact(candidates, normalise_email(msg.sender_email)), ids.contact_id)
+    found = pick_contact(candidates, normalise_email(msg.sender_email))
+    contact, is_new = (found, False) if found is not None else resolve_contact(msg, None, ids.contact_id)
     decision = receive_inbound_message(msg, account, thread, contact, ids, now)
     return replace(decision, new_contact=contact) if is_new else decision
 
@@ -163,7 +187,7 @@ def receive_inbound_message(
     conv = thread
     if conv is not None and conv.status is ConversationStatus.CLOSED:
         if account.settings.reply_to_closed is ReplyToClosedPolicy.REOPEN:
-            conv = replace(conv, status=ConversationStatus.OPEN, version=conv.version + 1)
+            conv = _with(conv, status=ConversationStatus.OPEN, version=conv.version + 1)
             events.append(_ev(e.ConversationReopened, conv, now, cause="contact_message"))
         else:
             conv = None
@@ -189,7 +213,7 @@ def receive_inbound_message(
                 subject=conv.subject, owner_id=None, status=conv.status, workspace=conv.workspace,
             )
         )
-    conv = replace(conv, version=conv.version + 1)
+    conv = _with(conv, version=conv.version + 1)
     message = Message(
         id=ids.message_id, conversation_id=conv.id, account_id=conv.account_id,
         direction=Direction.INCOMING, channel_message_id=msg.channel_message_id,
@@ -300,6 +324,12 @@ def _reply(
         to_phone=contact.phone if contact else None, subject=conv.subject, text=cmd.text,
     )
     return ConversationDecision(events=(sent, outbound), conversation=new, message=message)
+
+
+def _with(conv: Conversation, **changes: Any) -> Conversation:
+    """`replace(conv, **changes)` without `dataclasses.replace`'s introspection of the fields on every call
+    (it runs for every channel message)."""
+    return Conversation(**{**conv.__dict__, **changes})
 
 
 def _ev(cls: type, conv: Conversation, now: datetime, **fields: object) -> Any:

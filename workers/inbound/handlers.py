@@ -16,7 +16,7 @@ async def receive_message(msg: InboundMessage, uow: InboundUnit, deps: Deps) -> 
     email, phone = domain.normalise_email(msg.sender_email), domain.normalise_phone(msg.sender_phone)
     candidates = await uow.contacts.with_address(msg.account_id, email, phone)
     thread = await uow.conversations.thread_of(msg)
-    ids = domain.NewIds(conversation_id=deps.new_id(), contact_id=deps.new_id(), message_id=deps.new_id())
+    ids = domain.NewIds(deps.new_id)
     decision = domain.receive(msg, stored, account, thread, candidates, ids, uow.now)
     await uow.conclude_message(msg, decision)
 

@@ -111,7 +111,7 @@ class Conversations:
         return self._threads[_thread(msg)]
 
     def save(self, conv: Conversation) -> None:
-        values = {**plain_values(row_of(conv)), "updated_at": now_utc()}
+        values = {**plain_values(row_of(conv)), "updated_at": self.uow.now}
         if conv.id in self._stored:
             self.uow.update(conversations, "id", values)
         else:

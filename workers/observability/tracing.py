@@ -66,6 +66,10 @@ def extract_context(headers: Headers | None) -> Context:
 
 def trace_pairs(context: Context | None = None) -> list[tuple[str, str]]:
     """`traceparent`/`tracestate` of the current span (or of `context`) as text pairs; [] without one."""
+    if context is None:
+        context = context_api.get_current()
+        if not context:  # nothing attached (no span, no incoming trace): nothing to inject, per event
+            return []
     carrier: dict[str, str] = {}
     PROPAGATOR.inject(carrier, context=context)
     return list(carrier.items())
