@@ -30,7 +30,7 @@ from storage.database import create_engine
 from storage.migrate import upgrade_async
 from storage.tables import contacts, conversations, messages, outbox, processed_messages
 from storage.unit_of_work import UnitOfWork
-from workers.delivery.relay import OutboxRelay
+from workers.delivery.relay import OutboxRelay, prune
 from workers.inbound.repositories import Contacts, Conversations, Messages
 
 pytestmark = pytest.mark.db
@@ -48,7 +48,7 @@ async def sqlite(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
 
 SMALL, LARGE = 100, 10_000
 KEYS = 50
-NOW = datetime(2026, 1, 1, tzinfo=UTC)
+NOW = datetime.now(UTC)
 
 
 async def _work(uow: UnitOfWork, read: Callable[[], Awaitable[Any]]) -> int:
@@ -87,7 +87,7 @@ async def _fill(engine: AsyncEngine, start: int, count: int) -> None:
             {"producer": "inbound", "topic": "t", "key": f"v{i}", "headers": [], "value": b"{}", "created_at": NOW,
              "sent_at": NOW, "failed_at": None, "failure": None} for i in rows])
         await conn.execute(insert(processed_messages), [
-            {"consumer": "test", "account_id": "acc", "message_id": f"cmd{i}", "processed_at": NOW} for i in rows])
+            {"consumer": "test.commands", "account_id": "acc", "message_id": f"cmd{i}", "processed_at": NOW} for i in rows])
 
 
 def _inbound(i: int) -> InboundMessage:
@@ -102,7 +102,7 @@ async def _reads(engine: AsyncEngine) -> dict[str, int]:
     found = [_inbound(i) for i in range(KEYS)]
     relay = OutboxRelay(engine, producer=None, owner="inbound")  # type: ignore[arg-type]
     work: dict[str, int] = {}
-    async with UnitOfWork(engine, "test", "inbound") as uow:
+    async with UnitOfWork(engine, "test.commands", "inbound") as uow:
         work["conversations by thread"] = await _work(uow, lambda: Conversations(uow).load_threads(
             {(m.account_id, m.channel.value, m.channel_thread_key) for m in found}))
         work["messages by channel id"] = await _work(uow, lambda: Messages(uow).load(found))
@@ -111,6 +111,7 @@ async def _reads(engine: AsyncEngine) -> dict[str, int]:
         work["processed ids"] = await _work(uow, lambda: uow.remember_processed(
             {("acc", f"cmd{i}") for i in range(KEYS)}))
         work["unsent outbox rows"] = await _work(uow, lambda: uow.conn.execute(relay._unsent_rows))
+        work["prune"] = await _work(uow, lambda: prune(uow.conn, "test"))  # nothing is old enough yet
     return work
 
 

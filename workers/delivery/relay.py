@@ -281,13 +281,17 @@ class OutboxRelay:
                   "`ticketflow outbox list` shows it", row.id, self.owner, row.topic, row.key[:100], why[:300])
 
     async def _prune(self) -> None:
-        """Drop sent outbox rows after an hour and processed ids after PROCESSED_RETENTION."""
         async with self.engine.begin() as conn:
-            await conn.execute(delete(outbox).where(outbox.c.producer == self.owner,
-                                                    outbox.c.sent_at < now_utc() - SENT_RETENTION))
-            await conn.execute(delete(processed_messages).where(
-                processed_messages.c.consumer.like(f"{self.owner}.%"),
-                processed_messages.c.processed_at < now_utc() - PROCESSED_RETENTION))
+            await prune(conn, self.owner)
+
+
+async def prune(conn: Any, owner: str) -> None:
+    """Drop `owner`'s sent outbox rows after SENT_RETENTION and its consumers' processed ids after
+    PROCESSED_RETENTION (the relay, every 1,000 rounds)."""
+    await conn.execute(delete(outbox).where(outbox.c.producer == owner, outbox.c.sent_at < now_utc() - SENT_RETENTION))
+    await conn.execute(delete(processed_messages).where(
+        processed_messages.c.consumer.like(f"{owner}.%"),
+        processed_messages.c.processed_at < now_utc() - PROCESSED_RETENTION))
 
 
 class Outcome:
