@@ -1,5 +1,6 @@
 """The reads a worker makes every batch cost the same whatever the tables already hold (X5: processed
-ids, the relay's unsent rows; C1, C2: the inbound lookups), and find what they should by the whole key.
+ids, the relay's unsent rows and its prune; C1, C2: the inbound lookups), and find what they should by
+the whole key.
 
 Work is counted, not timed, on SQLite: it calls a progress handler every 100 virtual-machine
 instructions, so the number of calls is how much a statement walked. Each read runs once over small

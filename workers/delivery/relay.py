@@ -25,10 +25,11 @@ from datetime import timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import and_, bindparam, delete, exists, select, text, update
+from sqlalchemy import Text, and_, bindparam, cast, delete, exists, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts.topics import RECORD_MAX_BYTES
+from storage.json_codec import loads
 from storage.queries import any_of, built, keys
 from storage.tables import outbox, processed_messages
 from storage.unit_of_work import now_utc
@@ -201,7 +202,10 @@ class OutboxRelay:
         held = exists().where(and_(
             parked.c.producer == outbox.c.producer, parked.c.failed_at.is_not(None), parked.c.sent_at.is_(None),
             parked.c.topic == outbox.c.topic, parked.c.key == outbox.c.key, parked.c.id < outbox.c.id))
-        return (select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.headers, outbox.c.value, outbox.c.created_at)
+        # headers as their JSON text, decoded here: through the driver's JSON codec and SQLAlchemy's JSON
+        # type they cost about 10 µs a row, more than the rest of the row
+        return (select(outbox.c.id, outbox.c.topic, outbox.c.key, cast(outbox.c.headers, Text).label("headers"),
+                       outbox.c.value, outbox.c.created_at)
                 .where(outbox.c.producer == self.owner, outbox.c.sent_at.is_(None), outbox.c.failed_at.is_(None),
                        ~held)
                 .order_by(outbox.c.id).limit(self.batch))
@@ -231,7 +235,7 @@ class OutboxRelay:
         for row in rows:
             if (row.topic, row.key) in stopped:
                 continue
-            headers = [(k, v.encode()) for k, v in row.headers]
+            headers = [(k, v.encode()) for k, v in loads(row.headers)]
             if self._too_large(outcome, row, headers) or row.topic in unknown:
                 if row.topic in unknown:
                     self._failed(outcome, row, unknown[row.topic])
