@@ -1,11 +1,12 @@
-"""The outbox relay: publishes committed outbox rows in order, then marks them sent (X3, X5).
+"""The outbox relay: publishes committed outbox rows in order, then deletes them (X3, X5).
 
 One relay per worker process polls its own rows (`producer` column), woken after every commit that
 wrote some (once per batch). On PostgreSQL a session advisory lock, held on the relay's own
 connection, lets only one replica of a worker relay at a time, so rows leave in id order; no
-transaction stays open while Kafka acknowledges. Rows are published together and marked sent with one
-statement per round.
-A crash between publish and mark-sent publishes those rows again on restart: events are
+transaction stays open while Kafka acknowledges. Rows are published together and deleted with one
+statement per round: the topic keeps what was published, and a deleted row costs the database less
+than one marked sent and deleted an hour later (ADR 2, amendment of 2026-11-26).
+A crash between publish and delete publishes those rows again on restart: events are
 at-least-once with stable ids (`ce_id`), and every Ticketflow consumer drops repeats.
 
 A row the broker can never take (larger than a record may be, or refused for good) is parked:
@@ -25,7 +26,7 @@ from datetime import timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import Text, and_, bindparam, cast, delete, exists, select, text, update
+from sqlalchemy import Text, and_, cast, delete, exists, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts.topics import RECORD_MAX_BYTES
@@ -47,6 +48,7 @@ batch per partition instead of a new one every 16 KiB (aiokafka's default), in f
 requests. Under the broker's record batch limit (1 MiB); a single larger record travels in a batch of
 its own."""
 SENT_RETENTION = timedelta(hours=1)
+"""How long a parked row an operator discarded (`ticketflow outbox discard`, marked sent) is kept."""
 PROCESSED_RETENTION = timedelta(days=35)
 """Longer than any input topic keeps a record (30 days for the dead-letter topic, whose records may be
 replayed), so a redelivery always still finds its processed id."""
@@ -213,9 +215,9 @@ class OutboxRelay:
     async def _record(self, conn: Any, outcome: Outcome) -> None:
         if outcome.sent:
             pg = conn.dialect.name == "postgresql"
-            mark = built(("outbox mark sent", pg), lambda: update(outbox).where(
-                any_of(outbox.c.id, "ids", pg, numbers=True)).values(sent_at=bindparam("now")))
-            await conn.execute(mark, {"now": now_utc(), **keys("ids", outcome.sent)})
+            done = built(("outbox delete sent", pg), lambda: delete(outbox).where(
+                any_of(outbox.c.id, "ids", pg, numbers=True)))
+            await conn.execute(done, keys("ids", outcome.sent))
         for row_id, why in outcome.parked.items():
             await conn.execute(update(outbox).where(outbox.c.id == row_id).values(failed_at=now_utc(), failure=why))
 
