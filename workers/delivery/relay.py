@@ -292,8 +292,9 @@ class OutboxRelay:
 
 
 async def prune(conn: Any, owner: str) -> None:
-    """Drop `owner`'s sent outbox rows after SENT_RETENTION and its consumers' processed ids after
-    PROCESSED_RETENTION (the relay, every 1,000 rounds)."""
+    """Drop `owner`'s outbox rows marked sent (discarded by an operator, or sent before published rows
+    were deleted) after SENT_RETENTION, and its consumers' processed ids after PROCESSED_RETENTION (the
+    relay, every 1,000 rounds)."""
     await conn.execute(delete(outbox).where(outbox.c.producer == owner, outbox.c.sent_at < now_utc() - SENT_RETENTION))
     await conn.execute(delete(processed_messages).where(
         processed_messages.c.consumer.like(f"{owner}.%"),
