@@ -60,7 +60,14 @@ outbox = Table(
     Column("sent_at", UtcDateTime(), nullable=True),
     Column("failed_at", UtcDateTime(), nullable=True),  # parked: the broker can never take it (ADR 8)
     Column("failure", Text, nullable=True),
-    Index(None, "producer", "sent_at", "id"),
+    # The relay's read, in id order, stopping after a round's rows; the backlog sampler's count (0007).
+    # Over (producer, sent_at, id) PostgreSQL could not use the index's order (`IS NULL` is no equality)
+    # and read the whole backlog, or walked the primary key through other workers' rows, every round.
+    Index("ix_outbox_unsent", "producer", "id",
+          postgresql_where=text("sent_at IS NULL"), sqlite_where=text("sent_at IS NULL")),
+    # Rows marked sent (an operator discarded them): the prune's (0007).
+    Index("ix_outbox_sent", "producer", "sent_at",
+          postgresql_where=text("sent_at IS NOT NULL"), sqlite_where=text("sent_at IS NOT NULL")),
     # Parked rows only (rare): the relay asks, per unsent row, whether a parked row of its key came
     # before it. Over (producer, failed_at), SQLite read the unsent rows through that index, walking
     # every sent row kept for an hour, each round (migration 0005).
