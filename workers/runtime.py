@@ -127,8 +127,8 @@ class Worker:
         runner = BatchRunner(reliable, read, what, handlers, unit, self.deps, process, requires)
         self.batches[purpose] = runner
 
-        async def on_batch(message: KafkaMessage) -> None:
-            await runner.handle(message)
+        async def on_batch() -> None:
+            await runner.handle(self.message())
 
         self.subscriber(topic, purpose, batch=True)(on_batch)
 
@@ -143,8 +143,8 @@ class Worker:
         async def apply(record: Any, _caught_up: frozenset[str]) -> None:
             await apply_account_record(self.engine, self.name, record)
 
-        async def on_account(message: KafkaMessage) -> None:
-            await reliable.handle(message, apply)
+        async def on_account() -> None:
+            await reliable.handle(self.message(), apply)
 
         self.subscriber(ACCOUNTS, purpose)(on_account)
 
@@ -162,6 +162,13 @@ class Worker:
             return SendingUnit(self.producer, source=self.source, prefix=self.settings.topic_prefix, cause=cause,
                                caught_up=caught_up, clock=self.deps.clock)
         return make
+
+    def message(self) -> KafkaMessage:
+        """The message a handler is called for, from FastStream's context. A `message: KafkaMessage`
+        parameter would be resolved by a synchronous context lookup that FastDepends runs in a worker
+        thread: a thread hop, about 0.5 ms of CPU, for every batch and every accounts record."""
+        message: KafkaMessage = self.broker.context.get_local("message")
+        return message
 
     def subscriber(self, topic: str, purpose: str, batch: bool = False) -> Callable[[Any], None]:
         """Registers a function as the consumer(s) of `topic` in the group of input `purpose`; nothing
