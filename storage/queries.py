@@ -9,9 +9,11 @@ or two records a batch holds at a light load; a statement object built once skip
 On PostgreSQL the keys travel as one array parameter per column, `column = ANY(:array)` and
 `(a, b, ...) IN (SELECT * FROM unnest(:xs, :ys, ...))`: one statement text whatever their number
 (prepared once per connection), and a plan that probes the index. Arrays are of text (`numbers`: of
-bigint), never of varchar(n), which would cut a longer value to fit. On SQLite, single keys are
-expanding `IN` parameters, and composite keys one JSON array of arrays read with `json_each`:
-`(a, b) IN (VALUES (?, ?), ...)` made SQLite scan the whole table instead of probing the index."""
+bigint), never of varchar(n), which would cut a longer value to fit. On SQLite the keys travel as one
+JSON array read with `json_each` (composite keys: an array of arrays): one statement text too. An
+expanding `IN (?, ?, ...)` was a new text for every number of keys, prepared again and kept in every
+connection's statement cache; `(a, b) IN (VALUES (?, ?), ...)` made SQLite scan the whole table
+instead of probing the index."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from collections.abc import Callable, Hashable, Iterable
 from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, Text, any_, bindparam, func, literal_column, select, tuple_
-from sqlalchemy.types import ARRAY
+from sqlalchemy.types import ARRAY, TypeDecorator
 
 T = TypeVar("T")
 TEXTS = ARRAY(Text())
@@ -41,10 +43,21 @@ def built(key: Hashable, make: Callable[[], T]) -> T:
     return found
 
 
+class JsonList(TypeDecorator[list[Any]]):
+    """SQLite: a list parameter bound as its JSON text (read with `json_each`)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        return None if value is None else json.dumps(list(value))
+
+
 def any_of(column: Any, name: str, postgres: bool, numbers: bool = False) -> Any:
     """`column` is one of the values of parameter `name` (give them with `keys`)."""
     if not postgres:
-        return column.in_(bindparam(name, expanding=True))
+        each = func.json_each(bindparam(name, type_=JsonList())).table_valued("value", name=f"{name}_each")
+        return column.in_(select(each.c.value))
     return column == any_(bindparam(name, type_=BIGINTS if numbers else TEXTS))
 
 

@@ -208,3 +208,29 @@ async def test_x3_postgresql_relay_reads_a_round_not_the_whole_backlog(postgres:
                 f"rows read for a round of {round_size} of a backlog of {backlog}: {walked}"
         finally:
             await engine.dispose()
+
+
+async def test_x5_sqlite_a_lookup_by_any_number_of_keys_is_one_statement(sqlite: AsyncEngine) -> None:
+    """On SQLite a lookup by single keys was an expanding `IN (?, ?, ...)`: a new statement text for every
+    number of keys, each prepared again and kept in every connection's statement cache (up to 128
+    each; a relay round deletes up to 2,000 ids). The keys now travel as one JSON array read with
+    `json_each`, as composite keys already did: one statement text, prepared once per connection."""
+    from sqlalchemy import event, select
+
+    from storage.queries import any_of, keys
+
+    texts: set[str] = set()
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("SELECT"):
+            texts.add(statement)
+
+    await _fill(sqlite, 0, 20)
+    event.listen(sqlite.sync_engine, "before_cursor_execute", seen)
+    query = select(conversations.c.id).where(any_of(conversations.c.id, "ids", False))
+    found = {}
+    async with sqlite.connect() as conn:
+        for count in (1, 3, 7, 20):
+            found[count] = {r.id for r in (await conn.execute(query, keys("ids", [f"v{i}" for i in range(count)])))}
+    assert found == {count: {f"v{i}" for i in range(count)} for count in (1, 3, 7, 20)}
+    assert len(texts) == 1, texts
