@@ -805,3 +805,21 @@ def test_s3_the_view_of_a_conversation_remembers_when_its_owner_changed(make_ref
                                     owner_id="agent-ann", previous_owner_id=None)
     ref = project_conversation_event(make_ref(version=4), ev)
     assert (ref.owner_id, ref.owner_changed_at) == ("agent-ann", now)
+
+
+def test_s7_the_projection_applies_only_the_events_that_change_its_view(make_ref):
+    """The ticketing worker applies conversation events that change its view (created, owner changed,
+    moved to the help desk, deleted) and passes over the rest: each of those would only have moved the
+    stored version on, a write (and a read) per inbound message for nothing. Staleness holds without
+    them: a late event is compared with the version of the last event that changed the view."""
+    from dataclasses import replace as with_
+
+    from workers.ticketing.handlers import PROJECTION
+
+    projected = {e.ConversationCreated, e.ConversationOwnerChanged, e.ConversationMovedToHelpDesk, e.ConversationDeleted}
+    assert set(PROJECTION) == projected
+    ref = make_ref(owner_id="agent-9", version=3)
+    for event_type in set(e.CONVERSATION_EVENT_CLASSES) - projected:
+        event = event_type.model_construct(conversation_id=ref.id, account_id=ref.account_id, version=4,
+                                           occurred_at=datetime(2024, 6, 1, tzinfo=UTC))
+        assert project_conversation_event(ref, event) == with_(ref, version=4), event_type.__name__

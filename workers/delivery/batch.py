@@ -164,6 +164,8 @@ class BatchRunner:
                 outcome.dead.append((i, record, bad))
             elif cause is not None:
                 todo.append((i, record, message, cause))
+        if not todo:  # only records this input passes over (or bad ones): no unit of work, no BEGIN/COMMIT
+            return outcome
         async with self.unit(self.consumer, BATCH_CAUSE, caught_up) as uow:
             await uow.prefetch([message for _i, _r, message, _c in todo])
             for i, record, message, cause in todo:

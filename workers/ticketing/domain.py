@@ -386,6 +386,12 @@ def current_view_needed(cmd: object) -> Missing | None:
     return None
 
 
+PROJECTED_EVENTS: tuple[type[e.ConversationEvent], ...] = (
+    e.ConversationCreated, e.ConversationOwnerChanged, e.ConversationMovedToHelpDesk, e.ConversationDeleted)
+"""The conversation events that change a `ConversationRef` (every other one would only move its version
+on). A late event is compared with the version of the last of these (S7), which orders them as before."""
+
+
 def project_conversation_event(ref: ConversationRef | None, event: Any) -> ConversationRef | None:
     """The ticketing worker's view of a conversation after `event`; None when the event is stale (S7)."""
     if ref is not None and event.version <= ref.version:

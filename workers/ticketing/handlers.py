@@ -87,4 +87,7 @@ HANDLERS: Handlers = {
     c.DeleteTicketOfConversation: follow_conversation,
 }
 
-PROJECTION: Handlers = {event_type: project_conversation for event_type in e.CONVERSATION_EVENT_CLASSES}
+PROJECTION: Handlers = {event_type: project_conversation for event_type in domain.PROJECTED_EVENTS}
+"""Only the conversation events that change the ticketing worker's view; the others (messages,
+closed, reopened) are passed over: applying them only moved the stored version on, a read and a
+write per inbound message."""
