@@ -44,7 +44,7 @@ def built(key: Hashable, make: Callable[[], T]) -> T:
 
 
 class JsonList(TypeDecorator[list[Any]]):
-    """SQLite: a list parameter bound as its JSON text (read with `json_each`)."""
+    """SQLite: a list parameter (of keys, or of key tuples) bound as its JSON text, read with `json_each`."""
 
     impl = Text
     cache_ok = True
@@ -65,7 +65,7 @@ def any_pair(columns: tuple[Any, ...], name: str, postgres: bool) -> Any:
     """`(a, b, ...)` is one of the tuples of parameter `name` (give them with `key_tuples`), for composite
     keys, in the order of an index on them."""
     if not postgres:
-        each = func.json_each(bindparam(name, type_=Text())).table_valued("value", name=f"{name}_each")
+        each = func.json_each(bindparam(name, type_=JsonList())).table_valued("value", name=f"{name}_each")
         parts = [func.json_extract(each.c.value, literal_column(f"'$[{i}]'")) for i in range(len(columns))]
         return tuple_(*columns).in_(select(*parts))
     arrays = [bindparam(f"{name}_{i}", type_=TEXTS) for i in range(len(columns))]
@@ -82,5 +82,5 @@ def key_tuples(name: str, tuples: Iterable[tuple[Any, ...]], width: int, postgre
     """The parameters of an `any_pair` of `width` columns."""
     ordered = sorted(tuples)
     if not postgres:
-        return {name: json.dumps(ordered)}
+        return {name: ordered}  # one JSON array of arrays (JsonList)
     return {f"{name}_{i}": [t[i] for t in ordered] for i in range(width)}

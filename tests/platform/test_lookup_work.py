@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import event, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.inbound import InboundMessage
 from storage.database import create_engine
 from storage.migrate import upgrade_async
+from storage.queries import any_of, keys
 from storage.tables import contacts, conversations, messages, outbox, processed_messages
 from storage.unit_of_work import UnitOfWork
 from tests.support.services import fresh_database
@@ -215,10 +216,6 @@ async def test_x5_sqlite_a_lookup_by_any_number_of_keys_is_one_statement(sqlite:
     number of keys, each prepared again and kept in every connection's statement cache (up to 128
     each; a relay round deletes up to 2,000 ids). The keys now travel as one JSON array read with
     `json_each`, as composite keys already did: one statement text, prepared once per connection."""
-    from sqlalchemy import event, select
-
-    from storage.queries import any_of, keys
-
     texts: set[str] = set()
 
     def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
