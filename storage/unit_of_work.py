@@ -13,10 +13,11 @@ handful of round trips.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy import Column, String, Table, bindparam, insert, select, text, update
 from sqlalchemy.engine import Dialect
@@ -25,6 +26,17 @@ from sqlalchemy.types import JSON, TypeEngine
 
 from storage.queries import any_pair, built, key_tuples
 from storage.tables import outbox, processed_messages
+
+U = TypeVar("U", bound="UnitOfWork")
+
+
+def unit_ref(uow: U) -> U:
+    """A weak reference to `uow` that reads as `uow`, for the repositories the unit holds. With a strong
+    one, unit and repositories form a cycle, which reference counting never frees: every batch's unit,
+    with all it loaded and buffered, stayed in memory until a full collection of the cyclic garbage
+    collector (rare in a worker: `ticketflow.running.quiet_collector`), and a worker's memory grew with
+    the length of a drain."""
+    return cast(U, weakref.proxy(uow))
 
 
 def now_utc() -> datetime:

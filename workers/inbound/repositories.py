@@ -21,7 +21,7 @@ from contracts.inbound import InboundMessage
 from storage.columns import plain_values, row_of
 from storage.queries import any_of, any_pair, built, key_tuples, keys
 from storage.tables import contacts, conversations, messages
-from storage.unit_of_work import UnitOfWork, now_utc
+from storage.unit_of_work import UnitOfWork, now_utc, unit_ref
 from workers.accounts import Accounts
 from workers.delivery.errors import BadMessage
 from workers.inbound.domain import (
@@ -233,8 +233,9 @@ class InboundUnit(WorkUnit[ConversationDecision]):
 
     async def __aenter__(self) -> InboundUnit:
         await super().__aenter__()
-        self.conversations, self.contacts = Conversations(self), Contacts(self)
-        self.messages, self.accounts = Messages(self), Accounts(self.conn, OWNER)
+        me = unit_ref(self)
+        self.conversations, self.contacts = Conversations(me), Contacts(me)
+        self.messages, self.accounts = Messages(me), Accounts(self.conn, OWNER)
         return self
 
     async def prefetch(self, batch: Sequence[object]) -> None:

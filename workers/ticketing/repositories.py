@@ -21,7 +21,7 @@ from storage.columns import plain_values, row_of
 from storage.json_codec import loads
 from storage.queries import any_of, built, keys
 from storage.tables import conversation_refs, ticket_conversations, tickets
-from storage.unit_of_work import UnitOfWork
+from storage.unit_of_work import UnitOfWork, unit_ref
 from workers.accounts import Accounts
 from workers.ticketing.domain import ConversationRef, Ticket, TicketDecision
 from workers.unit import WorkUnit
@@ -176,7 +176,8 @@ class TicketingUnit(WorkUnit[TicketDecision]):
 
     async def __aenter__(self) -> TicketingUnit:
         await super().__aenter__()
-        self.tickets, self.conversations = Tickets(self), ConversationRefs(self)
+        me = unit_ref(self)
+        self.tickets, self.conversations = Tickets(me), ConversationRefs(me)
         self.accounts = Accounts(self.conn, OWNER)
         return self
 
