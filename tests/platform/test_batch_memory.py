@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts.accounts import Account
 from contracts.common import Tier
 from contracts.events import ConversationCreated
-from storage.tables import conversations
+from storage.tables import conversations, tickets
 from ticketflow.running import build_worker
 from workers.accounts import apply_account_record
 from workers.runtime import Worker
@@ -113,6 +113,4 @@ async def test_x4_ticketing_batches_leave_no_reference_cycles(engine: AsyncEngin
 
     assert await _left_in_cycles(batches) == []
     async with engine.connect() as conn:
-        from storage.tables import tickets
-
         assert len((await conn.execute(select(tickets.c.id))).all()) == len(conversation_ids)
