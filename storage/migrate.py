@@ -2,7 +2,7 @@
 
 A worker migrates on start. When the database is already at HEAD (every start but the first after
 an upgrade) one query says so, and Alembic is never imported: Alembic, Mako and Pygments are about
-11 MB of a worker's memory for the rest of its life (docs/benchmarks.md, "Memory")."""
+11 MB of a worker's memory for the rest of its life (docs/benchmarks.md, "sixth pass")."""
 
 from __future__ import annotations
 
