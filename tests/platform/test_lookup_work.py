@@ -168,12 +168,12 @@ async def test_x5_a_processed_id_is_found_for_its_account_and_from_before_ids_we
 
 
 
-def _rows_walked(plan: dict[str, Any]) -> int:
-    """Rows the plan read from the outbox (not the parked-row probe): returned plus filtered out."""
-    walked = 0
-    if plan.get("Relation Name") == "outbox" and plan.get("Alias") != "parked":
-        walked += plan.get("Actual Rows", 0) * plan.get("Actual Loops", 1) + plan.get("Rows Removed by Filter", 0)
-    return walked + sum(_rows_walked(child) for child in plan.get("Plans", ()))
+def _rows_visited(plan: dict[str, Any]) -> int:
+    """Rows every scan of the outbox in the plan visited, over all its loops: returned plus filtered out."""
+    visited = 0
+    if plan.get("Relation Name") == "outbox":
+        visited += (plan.get("Actual Rows", 0) + plan.get("Rows Removed by Filter", 0)) * plan.get("Actual Loops", 1)
+    return visited + sum(_rows_visited(child) for child in plan.get("Plans", ()))
 
 
 async def test_x3_postgresql_relay_reads_a_round_not_the_whole_backlog(postgres: str) -> None:
@@ -203,20 +203,12 @@ async def test_x3_postgresql_relay_reads_a_round_not_the_whole_backlog(postgres:
                     plan = json.loads(plan) if isinstance(plan, str) else plan
                     rows = (await conn.execute(relay._unsent_rows)).all()
                     assert [r.key for r in rows] == [f"k{3 * i}" for i in range(round_size)]
-                walked[stats] = _rows_walked(plan[0]["Plan"])
+                walked[stats] = _rows_visited(plan[0]["Plan"])
             # a round's rows, and the other workers' rows between them at most: not the backlog
             assert all(n <= len(workers) * round_size + 10 for n in walked.values()), \
                 f"rows read for a round of {round_size} of a backlog of {backlog}: {walked}"
         finally:
             await engine.dispose()
-
-
-def _rows_visited(plan: dict[str, Any]) -> int:
-    """Rows every scan of the outbox in the plan visited, over all its loops: returned plus filtered out."""
-    visited = 0
-    if plan.get("Relation Name") == "outbox":
-        visited += (plan.get("Actual Rows", 0) + plan.get("Rows Removed by Filter", 0)) * plan.get("Actual Loops", 1)
-    return visited + sum(_rows_visited(child) for child in plan.get("Plans", ()))
 
 
 async def test_x3_postgresql_relay_read_planned_on_an_empty_outbox_stays_linear(postgres: str) -> None:
