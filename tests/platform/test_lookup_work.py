@@ -246,6 +246,47 @@ async def test_x3_postgresql_relay_read_planned_on_an_empty_outbox_stays_linear(
             await engine.dispose()
 
 
+async def test_x3_postgresql_relay_delete_planned_on_an_empty_outbox_probes_only_its_ids(postgres: str) -> None:
+    """The sibling of the read above: the relay deletes each round's published rows by id on the same
+    long-lived connection. Planned while the outbox was empty (vacuumed: reltuples 0) and cached, the
+    delete was a sequential scan that tested every row of the outbox against the round's ids (`= ANY`
+    over a parameter is not hashed): 30,000 rows for 500 ids, 85 ms, and a drain's rounds grew with
+    its backlog. Plans made per call (`plan_cache_mode = force_custom_plan`) still scanned: 1,800 rows
+    estimated from the vacuumed statistics, a sequential scan looked cheaper than 500 probes. Every
+    statement of a round has an index made for it, so the relay's connection plans without sequential
+    scans, and the delete probes the primary key whatever the statistics say."""
+    round_size, backlog = 500, 30_000
+    async with fresh_database(postgres) as url:
+        await upgrade_async(url)
+        engine = create_engine(url)
+        try:
+            relay = OutboxRelay(engine, producer=None, owner="ticketing", batch=round_size)  # type: ignore[arg-type]
+            conn = await relay._locked_connection()  # the relay's own connection, as a round uses it
+            assert conn is not None
+            done = relay._sent_rows(postgres=True)
+            sql = str(done.compile(dialect=engine.dialect))  # DELETE ... WHERE id = ANY ($1::BIGINT[])
+            await conn.exec_driver_sql("VACUUM outbox")  # empty: reltuples 0, as autovacuum leaves it
+            await conn.exec_driver_sql(f"PREPARE relay_delete(bigint[]) AS {sql}")
+            for _ in range(6):  # planned while empty, and cached
+                await conn.exec_driver_sql("EXECUTE relay_delete('{}')")
+            await conn.execute(insert(outbox), [
+                {"producer": "ticketing", "topic": "t", "key": f"k{i}", "headers": [], "value": b"{}",
+                 "created_at": NOW, "sent_at": None, "failed_at": None, "failure": None}
+                for i in range(backlog)])
+            first = (await conn.exec_driver_sql(f"SELECT id FROM outbox ORDER BY id LIMIT {round_size}")).scalars().all()
+            ids = "{" + ",".join(map(str, first)) + "}"
+            plan = (await conn.exec_driver_sql(
+                f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE relay_delete('{ids}')")).scalar_one()
+            plan = json.loads(plan) if isinstance(plan, str) else plan
+            left = (await conn.exec_driver_sql("SELECT count(*) FROM outbox")).scalar_one()
+            await relay._release()
+        finally:
+            await engine.dispose()
+    assert left == backlog - round_size
+    visited = _rows_visited(plan[0]["Plan"])
+    assert visited <= 2 * round_size, f"rows visited to delete {round_size} of {backlog}: {visited}"
+
+
 async def test_x5_sqlite_a_lookup_by_any_number_of_keys_is_one_statement(sqlite: AsyncEngine) -> None:
     """On SQLite a lookup by single keys was an expanding `IN (?, ?, ...)`: a new statement text for every
     number of keys, each prepared again and kept in every connection's statement cache (up to 128

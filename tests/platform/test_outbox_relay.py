@@ -11,7 +11,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import OutOfOrderSequenceNumber
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 
 from contracts.envelope import Envelope
 from contracts.events import ConversationClosed
@@ -255,3 +255,36 @@ async def test_x3_x4_a_batch_the_broker_refuses_costs_only_the_row_it_refuses(en
         await producer.stop()
     records = await _read_all(kafka, topic, 2)
     assert [(r.key, r.value) for r in records] == [(b"a", b'{"n": 1}'), (b"c", b'{"n": 4}')]
+
+
+async def test_x5_a_relay_that_lets_go_of_the_outbox_lets_another_replica_take_it_at_once(postgres):
+    """On PostgreSQL one replica of a worker relays at a time: it holds a session advisory lock on its
+    own connection. Letting go (after a failed round, or on stop) returned that connection to the pool
+    with the lock still held, so no other replica could take over until the process exited, and the
+    relay's next round on another pooled connection found its own lock taken and published nothing."""
+    from storage.database import create_engine
+    from storage.migrate import upgrade_async
+
+    await upgrade_async(postgres)
+    owner = f"locktest{uuid.uuid4().hex[:6]}"
+    first, second = create_engine(postgres), create_engine(postgres)
+    try:
+        relay, other = OutboxRelay(first, None, owner), OutboxRelay(second, None, owner)
+        await _add(first, owner, "t", "k", b"{}")
+
+        async def broker_gone(_rows):
+            raise OSError("broker gone")
+
+        relay._publish = broker_gone  # a round that fails after it took the lock
+        with pytest.raises(OSError):
+            await relay.flush()
+        assert await other._locked_connection() is not None  # the other replica takes over at once
+        assert await relay._locked_connection() is None  # and holds it
+        async with first.begin() as conn:
+            await conn.execute(delete(outbox).where(outbox.c.producer == owner))
+        await other.stop()  # stopping lets go too
+        assert await relay._locked_connection() is not None
+        await relay.stop()
+    finally:
+        await first.dispose()
+        await second.dispose()

@@ -167,14 +167,23 @@ class OutboxRelay:
             if not got:
                 await conn.close()
                 return None
+            # Every statement of a round has an index made for it (the read: ix_outbox_unsent and
+            # ix_outbox_parked; the delete and the parking: the primary key). The outbox is a queue:
+            # vacuumed while empty, PostgreSQL takes it for empty, and a plan made then (and cached on this
+            # long-lived connection) scanned the whole outbox on every call while a backlog built. Without
+            # sequential scans the plans probe those indexes whatever the statistics say (ADR 15).
+            await conn.exec_driver_sql("SET enable_seqscan = off")
             self._lock_conn = conn
         return self._lock_conn
 
     async def _release(self) -> None:
-        """Give the lock back (closing the connection ends the session, and with it the lock)."""
+        """Give the lock back by ending the connection's session. Closing an engine connection returns it
+        to the pool, session, advisory lock and settings included: no other replica could take over, and
+        this relay's next round, on another pooled connection, found its own lock taken."""
         conn, self._lock_conn = self._lock_conn, None
         if conn is not None:
             try:
+                await conn.invalidate()
                 await conn.close()
             except Exception as exc:
                 log.debug("relay %s: closing its lock connection: %r", self.owner, exc)
@@ -222,12 +231,15 @@ class OutboxRelay:
 
     async def _record(self, conn: Any, outcome: Outcome) -> None:
         if outcome.sent:
-            pg = conn.dialect.name == "postgresql"
-            done = built(("outbox delete sent", pg), lambda: delete(outbox).where(
-                any_of(outbox.c.id, "ids", pg, numbers=True)))
-            await conn.execute(done, keys("ids", outcome.sent))
+            await conn.execute(self._sent_rows(conn.dialect.name == "postgresql"), keys("ids", outcome.sent))
         for row_id, why in outcome.parked.items():
             await conn.execute(update(outbox).where(outbox.c.id == row_id).values(failed_at=now_utc(), failure=why))
+
+    @staticmethod
+    def _sent_rows(postgres: bool) -> Any:
+        """Delete a round's published rows by id."""
+        return built(("outbox delete sent", postgres), lambda: delete(outbox).where(
+            any_of(outbox.c.id, "ids", postgres, numbers=True)))
 
     async def _publish(self, rows: Any) -> Outcome:
         """Send every row, in order; which were sent, which are parked for good, and the first transient error.
