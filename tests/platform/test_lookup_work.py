@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -211,6 +212,18 @@ async def test_x3_postgresql_relay_reads_a_round_not_the_whole_backlog(postgres:
             await engine.dispose()
 
 
+@asynccontextmanager
+async def _ticketing_relay(postgres: str, round_size: int) -> AsyncIterator[tuple[AsyncEngine, OutboxRelay]]:
+    """The ticketing worker's relay, on a database of its own at the head migration."""
+    async with fresh_database(postgres) as url:
+        await upgrade_async(url)
+        engine = create_engine(url)
+        try:
+            yield engine, OutboxRelay(engine, producer=None, owner="ticketing", batch=round_size)  # type: ignore[arg-type]
+        finally:
+            await engine.dispose()
+
+
 async def test_x3_postgresql_relay_read_planned_on_an_empty_outbox_stays_linear(postgres: str) -> None:
     """The outbox is a queue: empty whenever the relay keeps up. Vacuumed empty, PostgreSQL takes it for
     empty (reltuples 0), and a plan made then stays cached on the relay's long-lived connection while a
@@ -220,30 +233,24 @@ async def test_x3_postgresql_relay_read_planned_on_an_empty_outbox_stays_linear(
     gathered once per read (a materialized CTE), and a plan made on an empty outbox visits each row a
     bounded number of times."""
     round_size, backlog = 500, 3_000
-    async with fresh_database(postgres) as url:
-        await upgrade_async(url)
-        engine = create_engine(url)
-        try:
-            relay = OutboxRelay(engine, producer=None, owner="ticketing", batch=round_size)  # type: ignore[arg-type]
-            sql = str(relay._unsent_rows.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
-            async with engine.connect() as conn:
-                await conn.execution_options(isolation_level="AUTOCOMMIT")
-                await conn.exec_driver_sql("VACUUM outbox")  # empty: reltuples 0, as autovacuum leaves it
-                await conn.exec_driver_sql(f"PREPARE relay_read AS {sql}")
-                for _ in range(6):  # planned while empty, and cached
-                    assert (await conn.exec_driver_sql("EXECUTE relay_read")).all() == []
-                await conn.execute(insert(outbox), [
-                    {"producer": "ticketing", "topic": "t", "key": f"k{i}", "headers": [], "value": b"{}",
-                     "created_at": NOW, "sent_at": None, "failed_at": None, "failure": None}
-                    for i in range(backlog)])
-                plan = (await conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE relay_read")).scalar_one()
-                plan = json.loads(plan) if isinstance(plan, str) else plan
-                rows = (await conn.exec_driver_sql("EXECUTE relay_read")).all()
-            assert [r.key for r in rows] == [f"k{i}" for i in range(round_size)]
-            visited = _rows_visited(plan[0]["Plan"])
-            assert visited <= 3 * backlog, f"rows visited for a round of {round_size} of a backlog of {backlog}: {visited}"
-        finally:
-            await engine.dispose()
+    async with _ticketing_relay(postgres, round_size) as (engine, relay):
+        sql = str(relay._unsent_rows.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
+        async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.exec_driver_sql("VACUUM outbox")  # empty: reltuples 0, as autovacuum leaves it
+            await conn.exec_driver_sql(f"PREPARE relay_read AS {sql}")
+            for _ in range(6):  # planned while empty, and cached
+                assert (await conn.exec_driver_sql("EXECUTE relay_read")).all() == []
+            await conn.execute(insert(outbox), [
+                {"producer": "ticketing", "topic": "t", "key": f"k{i}", "headers": [], "value": b"{}",
+                 "created_at": NOW, "sent_at": None, "failed_at": None, "failure": None}
+                for i in range(backlog)])
+            plan = (await conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE relay_read")).scalar_one()
+            plan = json.loads(plan) if isinstance(plan, str) else plan
+            rows = (await conn.exec_driver_sql("EXECUTE relay_read")).all()
+        assert [r.key for r in rows] == [f"k{i}" for i in range(round_size)]
+        visited = _rows_visited(plan[0]["Plan"])
+        assert visited <= 3 * backlog, f"rows visited for a round of {round_size} of a backlog of {backlog}: {visited}"
 
 
 async def test_x3_postgresql_relay_delete_planned_on_an_empty_outbox_probes_only_its_ids(postgres: str) -> None:
@@ -256,32 +263,26 @@ async def test_x3_postgresql_relay_delete_planned_on_an_empty_outbox_probes_only
     statement of a round has an index made for it, so the relay's connection plans without sequential
     scans, and the delete probes the primary key whatever the statistics say."""
     round_size, backlog = 500, 30_000
-    async with fresh_database(postgres) as url:
-        await upgrade_async(url)
-        engine = create_engine(url)
-        try:
-            relay = OutboxRelay(engine, producer=None, owner="ticketing", batch=round_size)  # type: ignore[arg-type]
-            conn = await relay._locked_connection()  # the relay's own connection, as a round uses it
-            assert conn is not None
-            done = relay._sent_rows(postgres=True)
-            sql = str(done.compile(dialect=engine.dialect))  # DELETE ... WHERE id = ANY ($1::BIGINT[])
-            await conn.exec_driver_sql("VACUUM outbox")  # empty: reltuples 0, as autovacuum leaves it
-            await conn.exec_driver_sql(f"PREPARE relay_delete(bigint[]) AS {sql}")
-            for _ in range(6):  # planned while empty, and cached
-                await conn.exec_driver_sql("EXECUTE relay_delete('{}')")
-            await conn.execute(insert(outbox), [
-                {"producer": "ticketing", "topic": "t", "key": f"k{i}", "headers": [], "value": b"{}",
-                 "created_at": NOW, "sent_at": None, "failed_at": None, "failure": None}
-                for i in range(backlog)])
-            first = (await conn.exec_driver_sql(f"SELECT id FROM outbox ORDER BY id LIMIT {round_size}")).scalars().all()
-            ids = "{" + ",".join(map(str, first)) + "}"
-            plan = (await conn.exec_driver_sql(
-                f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE relay_delete('{ids}')")).scalar_one()
-            plan = json.loads(plan) if isinstance(plan, str) else plan
-            left = (await conn.exec_driver_sql("SELECT count(*) FROM outbox")).scalar_one()
-            await relay._release()
-        finally:
-            await engine.dispose()
+    async with _ticketing_relay(postgres, round_size) as (engine, relay):
+        conn = await relay._locked_connection()  # the relay's own connection, as a round uses it
+        assert conn is not None
+        done = relay._sent_rows(postgres=True)
+        sql = str(done.compile(dialect=engine.dialect))  # DELETE ... WHERE id = ANY ($1::BIGINT[])
+        await conn.exec_driver_sql("VACUUM outbox")  # empty: reltuples 0, as autovacuum leaves it
+        await conn.exec_driver_sql(f"PREPARE relay_delete(bigint[]) AS {sql}")
+        for _ in range(6):  # planned while empty, and cached
+            await conn.exec_driver_sql("EXECUTE relay_delete('{}')")
+        await conn.execute(insert(outbox), [
+            {"producer": "ticketing", "topic": "t", "key": f"k{i}", "headers": [], "value": b"{}",
+             "created_at": NOW, "sent_at": None, "failed_at": None, "failure": None}
+            for i in range(backlog)])
+        first = (await conn.exec_driver_sql(f"SELECT id FROM outbox ORDER BY id LIMIT {round_size}")).scalars().all()
+        ids = "{" + ",".join(map(str, first)) + "}"
+        plan = (await conn.exec_driver_sql(
+            f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE relay_delete('{ids}')")).scalar_one()
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        left = (await conn.exec_driver_sql("SELECT count(*) FROM outbox")).scalar_one()
+        await relay._release()
     assert left == backlog - round_size
     visited = _rows_visited(plan[0]["Plan"])
     assert visited <= 2 * round_size, f"rows visited to delete {round_size} of {backlog}: {visited}"
