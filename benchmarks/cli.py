@@ -31,7 +31,7 @@ from typing import Any
 
 from benchmarks import report
 from benchmarks.db import masked, server_version
-from benchmarks.procs import REPO, loadavg, machine_busy
+from benchmarks.procs import REPO, loadavg, machine_busy, shares
 from benchmarks.scenarios import (
     Options,
     Result,
@@ -122,7 +122,7 @@ async def one(run: Run, name: str) -> list[Result]:
 
 
 async def guarded(run: Run, name: str, body: Callable[[], Awaitable[list[Result]]]) -> list[Result]:
-    busy0, total0 = machine_busy()
+    before = machine_busy()
     started = time.monotonic()
     try:
         results = await asyncio.wait_for(body(), budget(name, run.o))
@@ -132,10 +132,11 @@ async def guarded(run: Run, name: str, body: Callable[[], Awaitable[list[Result]
         first = (str(exc).splitlines() or [exc.__class__.__name__])[0]
         results = [Result(name, "drain", "failed", note=f"{exc.__class__.__name__}: {first[:300]}",
                           details={"traceback": traceback.format_exc()[-4000:]})]
-    busy1, total1 = machine_busy()
+    busy, stolen = shares(before, machine_busy())
     for r in results:
         r.details["scenario_seconds"] = round(time.monotonic() - started, 1)
-        r.details["machine_busy_percent"] = round(100 * (busy1 - busy0) / max(1.0, total1 - total0), 1)
+        r.details["machine_busy_percent"] = busy
+        r.details["machine_stolen_percent"] = stolen
         r.details["loadavg_after"] = loadavg()
     return results
 

@@ -41,11 +41,29 @@ def memory_kb(pid: int) -> dict[str, int]:
     return out
 
 
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+@dataclass(frozen=True)
+class CpuTimes:
+    """Jiffies of the whole machine since boot, from /proc/stat: busy (user, nice, system, irq, softirq),
+    stolen (the hypervisor ran another tenant while this machine had work: it shows as neither busy
+    nor idle here, and as a slower machine to every process), and the total of every column."""
+
+    busy: float
+    stolen: float
+    total: float
+
+
+def machine_busy() -> CpuTimes:
     parts = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = parts[3] + parts[4]  # idle + iowait
-    return float(sum(parts) - idle), float(sum(parts))
+    # user nice system idle iowait irq softirq steal guest guest_nice (guest time is in user already)
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (parts + [0] * 8)[:8]
+    return CpuTimes(busy=float(user + nice + system + irq + softirq), stolen=float(steal),
+                    total=float(sum(parts[:8])))
+
+
+def shares(before: CpuTimes, after: CpuTimes) -> tuple[float, float]:
+    """(busy %, stolen %) of the machine between two readings."""
+    total = max(1.0, after.total - before.total)
+    return round(100 * (after.busy - before.busy) / total, 1), round(100 * (after.stolen - before.stolen) / total, 1)
 
 
 def loadavg() -> list[float]:

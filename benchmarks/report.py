@@ -85,8 +85,9 @@ def _cell(value: Any, digits: int = 1) -> str:
 
 
 COLUMNS = ("scenario", "procs", "msgs", "msg/s", "x raw", "p50 ms", "p99 ms", "p99.9 ms", "CPU ms/msg", "RSS MB",
-           "busy %", "status / note")
-"""`busy %`: how busy the whole machine (all cores, every process) was in the measured window."""
+           "busy %", "stolen %", "status / note")
+"""`busy %`: how busy the whole machine (all cores, every process) was in the measured window; `stolen %`:
+how much of its time the hypervisor gave to other tenants meanwhile (a shared machine runs slower then)."""
 
 
 def table(results: list[Result]) -> str:
@@ -96,7 +97,7 @@ def table(results: list[Result]) -> str:
         rows.append((r.scenario, _cell(r.procs or None), _cell(r.messages or None), _cell(r.rate, rate_digits),
                      _cell(r.ratio, 3), _cell(r.p50_ms), _cell(r.p99_ms), _cell(r.p999_ms),
                      _cell(r.cpu_ms_per_msg, 2), _cell(r.peak_rss_mb, 0), _cell(r.busy_percent, 0),
-                     r.status if not r.note else f"{r.status}: {r.note}"))
+                     _cell(r.stolen_percent, 0), r.status if not r.note else f"{r.status}: {r.note}"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS) - 1)]
     lines = []
     for n, row in enumerate(rows):
@@ -114,6 +115,7 @@ def markdown(results: list[Result]) -> str:
         rate_digits = 0 if (r.rate or 0) >= 100 else 1
         cells = [r.scenario, _cell(r.procs or None), _cell(r.messages or None), _cell(r.rate, rate_digits),
                  _cell(r.ratio, 3), _cell(r.p50_ms), _cell(r.p99_ms), _cell(r.p999_ms), _cell(r.cpu_ms_per_msg, 2),
-                 _cell(r.peak_rss_mb, 0), _cell(r.busy_percent, 0), r.status if not r.note else f"{r.status}: {r.note}"]
+                 _cell(r.peak_rss_mb, 0), _cell(r.busy_percent, 0), _cell(r.stolen_percent, 0),
+                 r.status if not r.note else f"{r.status}: {r.note}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -28,7 +28,7 @@ from benchmarks import data, stages
 from benchmarks.db import STORED_MARKER, Database, fill_stored, stored_account_ids
 from benchmarks.events import Collector, WaitedTooLong, count_types
 from benchmarks.kafkaops import Broker, Drain, produce, wait_stable, watch_drain
-from benchmarks.procs import Proc, machine_busy, spawn, stop
+from benchmarks.procs import CpuTimes, Proc, machine_busy, shares, spawn, stop
 from benchmarks.procs import run as run_python
 from contracts.topics import (
     ACCOUNTS,
@@ -65,6 +65,8 @@ class Result:
     peak_rss_mb: float | None = None
     busy_percent: float | None = None
     """How busy the whole machine was (all cores, every process) in the measured window."""
+    stolen_percent: float | None = None
+    """How much of the machine's time the hypervisor gave to other tenants in the window (steal)."""
     processes: list[dict[str, Any]] = field(default_factory=list)
     note: str = ""
     details: dict[str, Any] = field(default_factory=dict)
@@ -111,7 +113,7 @@ class Scenario:
         self.name = name
         self.prefix = f"bench-{run.id}-{name}."
         self.procs: list[Proc] = []
-        self._busy_at_mark: tuple[float, float] | None = None
+        self._busy_at_mark: CpuTimes | None = None
         self.db: Database | None = None
         self.logs = run.o.out_dir / name
 
@@ -184,12 +186,11 @@ class Scenario:
         for proc in self.procs:
             proc.mark(self.logs / f"profile-{proc.name}.txt" if self.run.o.profile else None)
 
-    def busy_percent(self) -> float | None:
-        """The machine's busy share since the last `mark` (None before one)."""
+    def busy_percent(self) -> tuple[float | None, float | None]:
+        """The machine's (busy %, stolen %) since the last `mark` (None before one)."""
         if self._busy_at_mark is None:
-            return None
-        (busy0, total0), (busy1, total1) = self._busy_at_mark, machine_busy()
-        return round(100 * (busy1 - busy0) / max(1.0, total1 - total0), 1)
+            return None, None
+        return shares(self._busy_at_mark, machine_busy())
 
     def sample(self, procs: list[Proc] | None = None) -> tuple[float, float, list[dict[str, Any]]]:
         """(CPU seconds in the window, largest peak RSS MB, per-process summaries) of `procs` (default all)."""
@@ -227,13 +228,14 @@ class Scenario:
 
 
 def _drain_result(name: str, procs: int, drain: Drain, cpu: float, rss: float, summaries: list[dict[str, Any]],
-                  note: str, details: dict[str, Any], busy: float | None) -> Result:
+                  note: str, details: dict[str, Any], busy: tuple[float | None, float | None]) -> Result:
     details = {"backlog": drain.backlog, "measured": drain.measured, "wall_seconds_from_spawn": round(drain.wall_seconds, 2),
                "window_starts_at": drain.start_by, **details}
     notes = "; ".join(x for x in (drain.note, note) if x)
     return Result(name, "drain", drain.status, procs, drain.backlog, round(drain.seconds, 3), round(drain.rate, 1),
                   cpu_ms_per_msg=round(cpu * 1000 / drain.measured, 3) if drain.measured else None,
-                  peak_rss_mb=round(rss, 1), busy_percent=busy, processes=summaries, note=notes, details=details)
+                  peak_rss_mb=round(rss, 1), busy_percent=busy[0], stolen_percent=busy[1], processes=summaries,
+                  note=notes, details=details)
 
 
 # ------------------------------------------------------------------ passthrough
@@ -251,11 +253,11 @@ async def passthrough(run: Run, kind: str) -> Result:
         await sc.python(kind, ["-m", "benchmarks.passthrough", kind, src, dst, group])
         drain = await watch_drain(run.broker, group, parts, 1, spawned, run.o.cap, sc.mark, alive=sc.dead)
         cpu, rss, summaries = sc.sample()
-        busy = sc.busy_percent()
+        window = sc.busy_percent()
         copied = await run.broker.end_total(await run.broker.partitions(dst))
         note = "" if copied >= n else f"only {copied}/{n} records reached {dst}"
         return _drain_result(kind, 1, drain, cpu, rss, summaries, note,
-                             {"preload_seconds": round(preload, 2), "copied": copied}, busy)
+                             {"preload_seconds": round(preload, 2), "copied": copied}, window)
 
 
 # ------------------------------------------------------------------ inbound drain
@@ -306,7 +308,7 @@ async def inbound_drain(run: Run, name: str, kind: str, processes: int = 1, stor
         drain = await watch_drain(run.broker, sc.group(INBOUND_GROUP), parts, processes, spawned, run.o.cap, sc.mark,
                                   done=done, alive=sc.dead, interval=0.05, started=started)
         cpu, rss, summaries = sc.sample()
-        busy = sc.busy_percent()
+        window = sc.busy_percent()
         details: dict[str, Any] = {"preload_seconds": round(preload, 2), "threads": inputs.threads_started,
                                    "database": db.kind, "outbox_checked": outbox_checked}
         notes = []
@@ -322,7 +324,7 @@ async def inbound_drain(run: Run, name: str, kind: str, processes: int = 1, stor
                 notes.append(f"{details['deadletters']} dead letters")
             if stored is not None:
                 details["messages_stored_before"] = before.get("messages")
-        return _drain_result(name, processes, drain, cpu, rss, summaries, "; ".join(notes), details, busy)
+        return _drain_result(name, processes, drain, cpu, rss, summaries, "; ".join(notes), details, window)
 
 
 async def stored_1m(run: Run) -> Result:
@@ -447,7 +449,7 @@ async def ticket_drain(run: Run) -> Result:
         drain = await watch_drain(run.broker, sc.group(TICKETING_GROUP), parts, 1, spawned, run.o.cap, sc.mark,
                                   done=done, alive=sc.dead, interval=0.05)
         cpu, rss, summaries = sc.sample(sc.procs[-1:])
-        busy = sc.busy_percent()
+        window = sc.busy_percent()
         details: dict[str, Any] = {"preload_seconds": round(preload, 2), "creates": creates, "changes": updates,
                                    "tickets_before": existing}
         note = ""
@@ -457,7 +459,7 @@ async def ticket_drain(run: Run) -> Result:
                         "rejections": rejected, "deadletters": await sc.deadletters()}
             if rejected:
                 note = f"{rejected} commands rejected"
-        return _drain_result(name, 1, drain, cpu, rss, summaries, note, details, busy)
+        return _drain_result(name, 1, drain, cpu, rss, summaries, note, details, window)
 
 
 # ------------------------------------------------------------------ latency
@@ -608,12 +610,13 @@ async def latency(run: Run) -> list[Result]:
                 where = stages.between(before, await stages.scrape_all(ports))
                 run.say(f"[latency] {label} inside the workers (mean/p99 ms): {stages.summary(where)}")
                 cpu, rss, summaries = sc.sample()
-                busy = sc.busy_percent()
+                busy, stolen = sc.busy_percent()
                 lost_in, lost_close = len(lat.inbound), len(lat.closes)
                 lat.inbound.clear()
                 lat.closes.clear()
                 common = {"procs": 3, "cpu_ms_per_msg": round(cpu * 1000 / (count + closes), 3),
-                          "peak_rss_mb": round(rss, 1), "busy_percent": busy, "processes": summaries}
+                          "peak_rss_mb": round(rss, 1), "busy_percent": busy, "stolen_percent": stolen,
+                          "processes": summaries}
                 for what, values, sent, lost, target in (("inbound", lat.inbound_ms, count, lost_in, rate),
                                                           ("close", lat.close_ms, closes, lost_close, close_rate)):
                     note = f"{lost} of {sent} not seen within {grace:.0f}s after the last send" if lost else ""

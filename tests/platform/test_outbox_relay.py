@@ -71,6 +71,7 @@ async def test_x3_x5_relay_publishes_committed_rows_in_order_once(engine, kafka,
         relay = OutboxRelay(engine, producer, "relaytest")
         assert await relay.flush() == 5
         assert await relay.flush() == 0  # done: never published again
+        await relay.stop()  # lets go of its connection (and the outbox lock)
     finally:
         await producer.stop()
     async with engine.connect() as conn:  # a published row leaves the outbox (one delete, no update)
@@ -142,6 +143,7 @@ async def test_x3_x4_an_unpublishable_row_is_parked_its_key_waits_and_other_keys
 
         assert await discard_parked(engine, huge, "too large for any consumer")
         assert await relay.flush() == 1  # now the row behind it leaves
+        await relay.stop()  # lets go of its connection (and the outbox lock)
         assert await parked_rows(engine, owner) == []
     finally:
         await producer.stop()
@@ -198,6 +200,7 @@ async def test_x3_x5_rows_the_broker_refused_for_a_broken_producer_sequence_are_
             await relay.flush()  # a transient failure: the relay's loop retries it
         assert await parked_rows(engine, owner) == []
         assert await relay.flush() == 2
+        await relay.stop()  # lets go of its connection (and the outbox lock)
     finally:
         await producer.stop()
     records = await _read_all(kafka, topic, 3)
@@ -220,6 +223,7 @@ async def test_x3_relay_batches_keep_each_keys_order_and_partition_across_partit
     try:
         relay = OutboxRelay(engine, producer, owner, batch=150)
         assert [await relay.flush() for _ in range(3)] == [150, 50, 0]
+        await relay.stop()  # lets go of its connection (and the outbox lock)
     finally:
         await producer.stop()
     records = await _read_all(kafka, topic, 200)
@@ -251,6 +255,7 @@ async def test_x3_x4_a_batch_the_broker_refuses_costs_only_the_row_it_refuses(en
         assert await relay.flush() == 3  # one at a time: two sent, the large one parked
         assert [(p.id, p.held_behind) for p in await parked_rows(engine, owner)] == [(big, 1)]
         assert await relay.flush() == 0
+        await relay.stop()  # lets go of its connection (and the outbox lock)
     finally:
         await producer.stop()
     records = await _read_all(kafka, topic, 2)
