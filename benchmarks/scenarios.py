@@ -186,7 +186,7 @@ class Scenario:
         for proc in self.procs:
             proc.mark(self.logs / f"profile-{proc.name}.txt" if self.run.o.profile else None)
 
-    def busy_percent(self) -> tuple[float | None, float | None]:
+    def machine_shares(self) -> tuple[float | None, float | None]:
         """The machine's (busy %, stolen %) since the last `mark` (None before one)."""
         if self._busy_at_mark is None:
             return None, None
@@ -253,7 +253,7 @@ async def passthrough(run: Run, kind: str) -> Result:
         await sc.python(kind, ["-m", "benchmarks.passthrough", kind, src, dst, group])
         drain = await watch_drain(run.broker, group, parts, 1, spawned, run.o.cap, sc.mark, alive=sc.dead)
         cpu, rss, summaries = sc.sample()
-        window = sc.busy_percent()
+        window = sc.machine_shares()
         copied = await run.broker.end_total(await run.broker.partitions(dst))
         note = "" if copied >= n else f"only {copied}/{n} records reached {dst}"
         return _drain_result(kind, 1, drain, cpu, rss, summaries, note,
@@ -308,7 +308,7 @@ async def inbound_drain(run: Run, name: str, kind: str, processes: int = 1, stor
         drain = await watch_drain(run.broker, sc.group(INBOUND_GROUP), parts, processes, spawned, run.o.cap, sc.mark,
                                   done=done, alive=sc.dead, interval=0.05, started=started)
         cpu, rss, summaries = sc.sample()
-        window = sc.busy_percent()
+        window = sc.machine_shares()
         details: dict[str, Any] = {"preload_seconds": round(preload, 2), "threads": inputs.threads_started,
                                    "database": db.kind, "outbox_checked": outbox_checked}
         notes = []
@@ -449,7 +449,7 @@ async def ticket_drain(run: Run) -> Result:
         drain = await watch_drain(run.broker, sc.group(TICKETING_GROUP), parts, 1, spawned, run.o.cap, sc.mark,
                                   done=done, alive=sc.dead, interval=0.05)
         cpu, rss, summaries = sc.sample(sc.procs[-1:])
-        window = sc.busy_percent()
+        window = sc.machine_shares()
         details: dict[str, Any] = {"preload_seconds": round(preload, 2), "creates": creates, "changes": updates,
                                    "tickets_before": existing}
         note = ""
@@ -610,7 +610,7 @@ async def latency(run: Run) -> list[Result]:
                 where = stages.between(before, await stages.scrape_all(ports))
                 run.say(f"[latency] {label} inside the workers (mean/p99 ms): {stages.summary(where)}")
                 cpu, rss, summaries = sc.sample()
-                busy, stolen = sc.busy_percent()
+                busy, stolen = sc.machine_shares()
                 lost_in, lost_close = len(lat.inbound), len(lat.closes)
                 lat.inbound.clear()
                 lat.closes.clear()
