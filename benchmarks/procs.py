@@ -41,6 +41,17 @@ def memory_kb(pid: int) -> dict[str, int]:
     return out
 
 
+def children(pid: int) -> list[int]:
+    """The live child processes of `pid` (a worker's outbox relay process, ADR 17)."""
+    found: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found += [int(c) for c in (task / "children").read_text().split()]
+    except OSError:
+        pass
+    return found
+
+
 @dataclass(frozen=True)
 class CpuTimes:
     """Jiffies of the whole machine since boot, from /proc/stat: busy (user, nice, system, irq, softirq),
@@ -152,6 +163,10 @@ class Proc:
     exit_code: int | None = None
     profiler: Profiler | None = None
     reported: list[dict[str, object]] = field(default_factory=list)
+    child_marks: dict[int, float] = field(default_factory=dict)
+    child_cpu: float = 0.0
+    child_peak_rss_kb: dict[int, int] = field(default_factory=dict)
+    """Its children (a worker's relay process): their CPU counts as the worker's, their memory is shown apart."""
 
     @property
     def pid(self) -> int:
@@ -163,14 +178,20 @@ class Proc:
     def mark(self, profile: Path | None = None) -> None:
         """Start of the measured window: remember the CPU time used so far (and start py-spy into `profile`)."""
         self.cpu_mark = cpu_seconds(self.pid) or 0.0
+        self.child_marks = {child: cpu_seconds(child) or 0.0 for child in children(self.pid)}
         if profile is not None and PY_SPY.exists() and self.profiler is None:
             self.profiler = Profiler(self.pid, profile)
 
     def sample(self) -> None:
         """End of the measured window: CPU used in it, and the peak RSS so far."""
         now = cpu_seconds(self.pid)
+        self.child_cpu = 0.0
+        for child in children(self.pid):
+            self.child_cpu += (cpu_seconds(child) or 0.0) - self.child_marks.get(child, 0.0)
+            peak = memory_kb(child).get("VmHWM", 0)
+            self.child_peak_rss_kb[child] = max(self.child_peak_rss_kb.get(child, 0), peak)
         if now is not None:
-            self.cpu_window = now - self.cpu_mark
+            self.cpu_window = now - self.cpu_mark + self.child_cpu
         self.peak_rss_kb = max(self.peak_rss_kb, memory_kb(self.pid).get("VmHWM", 0))
         if self.profiler is not None:
             self.profiler.stop()
@@ -187,6 +208,9 @@ class Proc:
                                   "cpu_s": None if self.cpu_window is None else round(self.cpu_window, 3),
                                   "peak_rss_mb": round(self.peak_rss_kb / 1024, 1), "exit_code": self.exit_code,
                                   "log": str(self.log)}
+        if self.child_peak_rss_kb:
+            out["children_cpu_s"] = round(self.child_cpu, 3)
+            out["children_peak_rss_mb"] = [round(kb / 1024, 1) for kb in self.child_peak_rss_kb.values()]
         if self.profiler is not None:
             out["profile"] = hot_spots(self.profiler.out)
         self.reported.append(out)

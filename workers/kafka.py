@@ -70,6 +70,16 @@ class KafkaAccess:
                                    "linger_ms": 5, "request_timeout_ms": 30_000,
                                    "max_request_size": MAX_REQUEST_BYTES, **overrides})
 
+    async def started_producer(self, client_id: str, **overrides: Any) -> AIOKafkaProducer:
+        """`producer(...)`, started; one that fails to start is stopped (its connections closed) first."""
+        producer = self.producer(client_id, **overrides)
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        return producer
+
     def consumer(self, *topics: str, **kwargs: Any) -> AIOKafkaConsumer:
         """A consumer that never auto-commits (pass `group_id` to join a group)."""
         return AIOKafkaConsumer(*topics, **{**self.options(), "enable_auto_commit": False, **kwargs})

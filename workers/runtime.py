@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 from faststream import AckPolicy, FastStream
@@ -29,6 +29,7 @@ from workers.delivery.incoming import natural_envelope
 from workers.delivery.parsing import Read, envelope_of, parse_with
 from workers.delivery.raw import raw_batch_parser, raw_decoder, raw_parser
 from workers.delivery.relay import PRODUCER_BATCH_BYTES, OutboxRelay
+from workers.delivery.relay_process import RelayProcess
 from workers.delivery.reliable import ReliableHandler
 from workers.delivery.report import SILENT, Report
 from workers.handling import Deps, Handlers, run_handler
@@ -42,6 +43,14 @@ UnitFactory = Callable[[str, Envelope, frozenset[str]], Any]
 """unit(consumer, cause, caught_up): the async context manager a handler's transaction runs in."""
 
 log = logging.getLogger("ticketflow.worker")
+
+
+class Relay(Protocol):
+    """What a worker does with its outbox relay, wherever it runs."""
+
+    def start(self) -> None: ...
+    def notify(self) -> None: ...
+    async def stop(self) -> None: ...
 
 
 class MissingTopics(ConnectionError):
@@ -77,7 +86,7 @@ class Worker:
         self._producer: AIOKafkaProducer | None = None
         self._engine: AsyncEngine | None = None
         self._reader: AsyncEngine | None = None
-        self.relay: OutboxRelay | None = None
+        self.relay: Relay | None = None
         self._started = False
         self.failure: str | None = None
         self.failed = asyncio.Event()
@@ -230,19 +239,20 @@ class Worker:
             self.report = self.obs.worker(self.name, engine=self._engine, groups=groups)
         self._producer = await until_available(self._start_producer, "Kafka", log, report=self.report)
         if self.uses_database:
-            self._reader = create_engine(self.settings.database_url, writer=False)
-            self.relay = OutboxRelay(self.engine, self.producer, self.name, self.settings.relay_interval_seconds,
-                                     reader=self._reader, on_fatal=self.fail, report=self.report)
+            self.relay = self._relay()
             self.relay.start()
 
+    def _relay(self) -> Relay:
+        """The outbox relay: a child process on PostgreSQL by default (ADR 17), else in this event loop."""
+        if self.settings.relay_apart:
+            return RelayProcess(self.settings, self.name, on_fatal=self.fail, report=self.report)
+        self._reader = create_engine(self.settings.database_url, writer=False)
+        return OutboxRelay(self.engine, self.producer, self.name, self.settings.relay_interval_seconds,
+                           reader=self._reader, on_fatal=self.fail, report=self.report)
+
     async def _start_producer(self) -> AIOKafkaProducer:
-        producer = self.settings.kafka.producer(f"ticketflow-{self.name}-producer", max_batch_size=PRODUCER_BATCH_BYTES)
-        try:
-            await producer.start()
-        except BaseException:
-            await producer.stop()
-            raise
-        return producer
+        return await self.settings.kafka.started_producer(f"ticketflow-{self.name}-producer",
+                                                          max_batch_size=PRODUCER_BATCH_BYTES)
 
     async def close(self) -> None:
         if self.relay is not None:

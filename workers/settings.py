@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contracts.common import Tier
@@ -74,6 +74,11 @@ class Settings(BaseSettings):
                                       description="T8: accounts created at or after this instant (with zone).")
     relay_interval_seconds: float = Field(0.05, gt=0, validation_alias=_env("TICKETFLOW_RELAY_INTERVAL_SECONDS"),
                                           description="How often the outbox relay looks for rows when not woken.")
+    relay: Literal["auto", "process", "inline"] = Field(
+        "auto", validation_alias=_env("TICKETFLOW_RELAY"),
+        description="Where a worker's outbox relay runs: `process` (a child process the worker supervises; "
+                    "PostgreSQL only), `inline` (in the worker's event loop), `auto` (process on PostgreSQL, inline "
+                    "on SQLite).")
     migrate_on_start: bool = Field(True, validation_alias=_env("TICKETFLOW_MIGRATE_ON_START"),
                                    description="Workers bring the schema to head when they start (false when they "
                                                "connect with a role that may not change it: run `ticketflow migrate`).")
@@ -104,6 +109,22 @@ class Settings(BaseSettings):
         if value.tzinfo is None:
             raise ValueError("needs a timezone, e.g. 2024-04-01T00:00:00+00:00")
         return value
+
+    @model_validator(mode="after")
+    def _relay_apart_needs_postgresql(self) -> Settings:
+        if self.relay == "process" and not self.on_postgresql:
+            raise ValueError("TICKETFLOW_RELAY=process needs PostgreSQL (DATABASE_URL=postgresql+asyncpg://...); "
+                             "on SQLite the relay runs in the worker's process")
+        return self
+
+    @property
+    def on_postgresql(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
+    @property
+    def relay_apart(self) -> bool:
+        """Whether each worker's outbox relay runs in a child process (ADR 17)."""
+        return self.relay == "process" or (self.relay == "auto" and self.on_postgresql)
 
     @classmethod
     def from_env(cls) -> Settings:

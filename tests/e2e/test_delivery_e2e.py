@@ -18,10 +18,13 @@ from contracts.topics import (
     INBOUND_MESSAGES,
     TICKET_COMMANDS,
 )
+from storage.database import create_engine
 from tests.support.processes import caught_up, isolated, stop, wait_exit, worker_process
 from tests.support.proxy import OutageProxy
-from tests.support.system import new_id
+from tests.support.services import fresh_database
+from tests.support.system import System, new_id
 from ticketflow.running import build_worker
+from workers.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -144,6 +147,83 @@ async def test_x5_ticketing_worker_killed_between_db_commit_and_offset_commit_cr
         assert iso.probe.matching(lambda r: r.topic.endswith(DEADLETTER)) == [], "the redelivery is a no-op"
     finally:
         await stop(inbound)
+        await iso.probe.stop()
+
+
+async def test_x3_inbound_worker_killed_after_its_relay_published_sends_those_events_again_with_the_same_ids(
+        system, postgres):
+    """The relay runs in a process of its own (ADR 17); a checkpoint there still stops the worker where
+    it stands: the child asks its worker, which dies, and the child exits without deleting the rows.
+    A database of its own: the session's inbound relay would otherwise hold the outbox lock of `inbound`."""
+    settings, iso = await isolated(system)
+    async with fresh_database(postgres) as url:
+        settings = iso.settings = settings.model_copy(update={"database_url": url})
+        session_engine, iso.engine = iso.engine, create_engine(url)
+        try:
+            await _published_twice(settings, iso)
+        finally:
+            await iso.engine.dispose()
+            iso.engine = session_engine
+            await iso.probe.stop()
+
+
+async def _published_twice(settings: Settings, iso: System) -> None:
+    """Killed after its relay published, then restarted: the same events again, under the same ids."""
+    account = await iso.account()
+    crashing = worker_process(settings, "inbound", fault="after_publish_before_mark_sent:inbound")
+    msg = iso.inbound(account)
+    await iso.publish(msg)
+    assert await wait_exit(crashing) == 17, crashing.stderr.read().decode()[-2000:]
+    first = await iso.probe.wait_for(lambda r: r.type == "conversation.message_received"
+                                     and r.body["channel_message_id"] == msg.channel_message_id)
+    conv = first[0].key
+    assert await iso._outbox_empty() is False, "published, not yet deleted"
+    restarted = worker_process(settings, "inbound")
+    try:
+        again = await iso.probe.wait_for(lambda r: r.type == "conversation.message_received" and r.key == conv,
+                                         count=2, what="the event published again")
+        await caught_up(iso, "inbound", "messages", INBOUND_MESSAGES)
+    finally:
+        await stop(restarted)
+    assert len(again) == 2 and again[0].headers["ce_id"] == again[1].headers["ce_id"]
+    assert len(await iso.messages_of(conv)) == 1
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+async def test_x3_a_worker_s_relay_process_ends_when_the_worker_is_killed(system):
+    settings, iso = await isolated(system)
+    worker = worker_process(settings, "inbound")
+    try:
+        relay: list[int] = []
+        for _ in range(600):
+            relay = [c for c in _children(worker.pid)
+                     if b"workers.delivery.relay_process" in Path(f"/proc/{c}/cmdline").read_bytes()]
+            if relay:
+                break
+            await asyncio.sleep(0.1)
+        assert len(relay) == 1, "the worker runs its relay in a child process"
+        worker.kill()  # SIGKILL: nothing closes the pipe but the kernel
+        await wait_exit(worker)
+        for _ in range(300):
+            if not _running(relay[0]):
+                break
+            await asyncio.sleep(0.1)
+        assert not _running(relay[0]), "the relay outlived its worker"
+    finally:
+        await stop(worker)
         await iso.probe.stop()
 
 

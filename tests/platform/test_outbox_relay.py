@@ -293,3 +293,36 @@ async def test_x5_a_relay_that_lets_go_of_the_outbox_lets_another_replica_take_i
     finally:
         await first.dispose()
         await second.dispose()
+
+
+async def test_x3_a_relay_stopped_between_publish_and_delete_finishes_its_round_rather_than_publish_it_twice(
+        engine, kafka, run_prefix):
+    """Stopping cancelled the round in flight: rows it had published but not yet deleted were published
+    again by the final flush. Consumers drop the repeats, but a clean stop should make none."""
+    topic = await _topic(kafka, run_prefix)
+    owner = f"stoptest{uuid.uuid4().hex[:6]}"
+    for i in range(3):
+        await _add(engine, owner, topic, "k", f'{{"n": {i}}}'.encode())
+    producer = make_producer(kafka, "relay-test")
+    await producer.start()
+    try:
+        relay = OutboxRelay(engine, producer, owner, interval=3600)
+        record, published = relay._record, asyncio.Event()
+
+        async def slow_record(conn, outcome):  # published, not yet deleted
+            published.set()
+            await asyncio.sleep(1.0)
+            await record(conn, outcome)
+
+        relay._record = slow_record
+        relay.start()
+        await asyncio.wait_for(published.wait(), 30)
+        for i in range(3, 5):
+            await _add(engine, owner, topic, "k", f'{{"n": {i}}}'.encode())
+        await relay.stop()
+    finally:
+        await producer.stop()
+    values = [r.value for r in await _read_all(kafka, topic, 5)]
+    assert values == [f'{{"n": {i}}}'.encode() for i in range(5)]
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(outbox).where(outbox.c.producer == owner)) == 0

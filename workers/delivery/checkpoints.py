@@ -21,6 +21,11 @@ def install(hook: Hook | None) -> None:
     _hook = hook
 
 
+def installed() -> bool:
+    """Whether a hook is installed (a worker's relay process then asks its worker at each checkpoint)."""
+    return _hook is not None
+
+
 def reached(point: str, where: str) -> None:
     if _hook is not None:
         _hook(point, where)

@@ -47,6 +47,8 @@ PRODUCER_BATCH_BYTES = 512 * 1024
 batch per partition instead of a new one every 16 KiB (aiokafka's default), in fewer, larger produce
 requests. Under the broker's record batch limit (1 MiB); a single larger record travels in a batch of
 its own."""
+STOP_ROUND_SECONDS = 10.0
+"""How long a stopping relay waits for the round in flight before it cancels it (a broker that is away)."""
 SENT_RETENTION = timedelta(hours=1)
 """How long a parked row an operator discarded (`ticketflow outbox discard`, marked sent) is kept."""
 PROCESSED_RETENTION = timedelta(days=35)
@@ -68,6 +70,7 @@ class OutboxRelay:
         self.report = report
         self.wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._lock_key = zlib.crc32(f"ticketflow-outbox-{owner}".encode())
         self._lock_conn: AsyncConnection | None = None
         self.partitions = Partitions(producer)
@@ -80,13 +83,21 @@ class OutboxRelay:
         self._task = asyncio.create_task(self._loop(), name=f"outbox-relay-{self.owner}")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
+        """Let a round in flight finish (at most `STOP_ROUND_SECONDS`, then it is cancelled), publish what
+        is committed, and let go of the outbox. A round cancelled between publish and delete published its
+        rows again in the final flush: duplicates every consumer drops, but none a clean stop should make."""
+        task, self._task = self._task, None
+        if task is not None:
+            self._stopping = True
+            self.wake.set()
             try:
-                await self._task
+                await asyncio.wait_for(asyncio.shield(task), STOP_ROUND_SECONDS)
+            except TimeoutError:
+                task.cancel()
+            try:
+                await task
             except asyncio.CancelledError:
                 pass
-            self._task = None
         try:
             await self.flush()
         finally:
@@ -99,7 +110,7 @@ class OutboxRelay:
     async def _loop(self) -> None:
         backoff = Backoff(0.2, 5.0)
         rounds = 0
-        while True:
+        while not self._stopping:
             try:
                 sent = await self.flush()
                 backoff.reset()

@@ -24,6 +24,7 @@ from opentelemetry import trace
 FIELDS = ("worker", "topic", "partition", "offset", "ce_id", "correlation_id")
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s%(context)s"
 
+_format = "plain"
 _fields: ContextVar[Mapping[str, Any]] = ContextVar("ticketflow_log_fields",
                                                      default=MappingProxyType({}))
 
@@ -121,4 +122,11 @@ def configure_logging(level: int, fmt: str = "plain", stream: TextIO | None = No
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    global _format
+    _format = fmt
     return handler
+
+
+def current_format() -> str:
+    """The format `configure_logging` last installed ("plain" if it never ran): a worker's relay process logs alike."""
+    return _format

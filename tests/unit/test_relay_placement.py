@@ -1,0 +1,81 @@
+"""Where the outbox relay runs (ADR 17), and what a worker tells its relay process (workers.delivery.relay_process)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from pydantic import SecretStr
+
+from workers.delivery.relay_process import Commands, Forwarded, config_line, message, read_config
+from workers.settings import Settings
+
+PG = "postgresql+asyncpg://u:p@h/db"
+
+
+def test_x3_the_relay_runs_apart_on_postgresql_and_in_the_worker_on_sqlite_by_default():
+    assert Settings(database_url=PG).relay_apart
+    assert not Settings(database_url="sqlite+aiosqlite:///x.db").relay_apart
+    assert not Settings(database_url=PG, relay="inline").relay_apart
+    assert Settings(database_url=PG, relay="process").relay_apart
+
+
+def test_x3_a_relay_process_on_sqlite_is_refused_with_a_clear_error():
+    with pytest.raises(ValueError, match="TICKETFLOW_RELAY=process needs PostgreSQL"):
+        Settings(database_url="sqlite+aiosqlite:///x.db", relay="process")
+
+
+def test_x3_the_relay_process_gets_the_worker_s_settings_secrets_included():
+    settings = Settings(database_url=PG, topic_prefix="p.", kafka_security_protocol="SASL_SSL",
+                        kafka_sasl_mechanism="SCRAM-SHA-512", kafka_username="inbound",
+                        kafka_password=SecretStr("s3cret"), relay_interval_seconds=0.2)
+    config = json.loads(config_line(settings, "inbound", hooked=True, log_level=20, log_format="json"))
+    assert Settings(**config["settings"]) == settings
+    assert config["settings"]["kafka_password"] == "s3cret"
+    assert (config["owner"], config["hooked"], config["log"]) == ("inbound", True, {"level": 20, "format": "json"})
+
+
+def test_x3_the_config_line_is_read_without_taking_the_wakes_behind_it():
+    read, write = os.pipe()
+    try:
+        os.write(write, b'{"owner": "inbound"}\nwwg')
+        assert read_config(read) == {"owner": "inbound"}
+        assert os.read(read, 10) == b"wwg"
+    finally:
+        os.close(read)
+        os.close(write)
+
+
+def test_x3_what_a_relay_process_reports_reaches_its_worker_as_the_same_calls():
+    lines: list[bytes] = []
+    report = Forwarded(lines.append)
+    report.relay_published(3)
+    report.relay_failed("parked")
+    report.relay_delays([0.0123456789, 1.5])
+    report.waiting("kafka")
+    report.processed("messages")  # not a relay's: not sent
+    assert [json.loads(line) for line in lines] == [
+        {"report": ["relay_published", [3]]}, {"report": ["relay_failed", ["parked", 1]]},
+        {"report": ["relay_delays", [[0.012346, 1.5]]]}, {"report": ["waiting", ["kafka", True]]}]
+    assert message("ready", 7) == b'{"ready":7}\n'
+
+
+async def test_x3_a_relay_process_wakes_on_its_worker_s_byte_and_ends_with_its_input():
+    import asyncio
+
+    read, write = os.pipe()
+    commands = Commands(asyncio.get_running_loop(), read)
+    woken = asyncio.Event()
+    commands.wake = woken.set
+    commands.start()
+    try:
+        os.write(write, b"w")
+        await asyncio.wait_for(woken.wait(), 10)
+        os.write(write, b"g")
+        assert await asyncio.to_thread(commands.answers.get, True, 10) is True
+    finally:
+        os.close(write)
+    await asyncio.wait_for(commands.ended.wait(), 10)
+    assert await asyncio.to_thread(commands.answers.get, True, 10) is False  # a waiting checkpoint is let go
+    os.close(read)
