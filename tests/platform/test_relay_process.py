@@ -22,6 +22,7 @@ from storage.tables import outbox
 from storage.unit_of_work import UnitOfWork, now_utc
 from tests.platform.test_outbox_relay import _read_all, _topic
 from tests.support.services import fresh_database
+from workers.delivery.backoff import Backoff
 from workers.delivery.outgoing import Outgoing
 from workers.delivery.relay_process import FATAL_EXIT, RelayProcess
 from workers.settings import Settings
@@ -191,3 +192,16 @@ async def test_x3_a_relay_process_leaves_its_stop_to_its_worker(kafka, database,
     finally:
         await relay.stop()
     assert relay._proc is not None and relay._proc.returncode == 0
+
+
+async def test_x3_a_worker_stops_at_once_while_its_relay_process_waits_to_be_started_again(kafka, database):
+    await upgrade_async(database)
+    relay = RelayProcess(_settings(kafka, database), f"rp{uuid.uuid4().hex[:6]}", stop_seconds=600,
+                         restarts=Backoff(600, 600))
+    relay.start()
+    pid = await asyncio.wait_for(relay.ready(), 60)
+    os.kill(pid, signal.SIGKILL)
+    while relay.restarts == 0:  # it died; the next child is ten minutes away
+        await asyncio.sleep(0.05)
+    await asyncio.wait_for(relay.stop(), 60)
+    assert relay.pid is None and relay.restarts == 1

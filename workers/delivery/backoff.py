@@ -27,10 +27,16 @@ class Backoff:
 
     async def wait(self) -> float:
         """Sleep the current delay; returns it. The next wait is twice as long, up to the cap."""
-        slept = self.delay * random.uniform(0.9, 1.1)
+        slept = self.next_delay()
         await asyncio.sleep(slept)
-        self.delay = min(self.delay * 2, self.cap)
         return slept
+
+    def next_delay(self) -> float:
+        """The current delay with its jitter, for a caller that waits on something else meanwhile; the
+        next one is twice as long, up to the cap."""
+        delay = self.delay * random.uniform(0.9, 1.1)
+        self.delay = min(self.delay * 2, self.cap)
+        return delay
 
 
 async def until_available(step: Callable[[], Awaitable[T]], what: str, log: logging.Logger,

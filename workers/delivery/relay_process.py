@@ -76,12 +76,13 @@ class RelayProcess:
     """The worker's side: starts the child, wakes it, applies what it reports, restarts it, stops it."""
 
     def __init__(self, settings: Any, owner: str, on_fatal: Callable[[str], None] | None = None,
-                 report: Report = SILENT, stop_seconds: float = STOP_SECONDS) -> None:
+                 report: Report = SILENT, stop_seconds: float = STOP_SECONDS, restarts: Backoff | None = None) -> None:
         self.settings = settings
         self.owner = owner
         self.on_fatal = on_fatal
         self.report = report
         self.stop_seconds = stop_seconds
+        self._backoff = restarts or Backoff(0.5, 10.0)
         self.restarts = 0
         """How many times a child that died was started again."""
         self._proc: asyncio.subprocess.Process | None = None
@@ -89,6 +90,7 @@ class RelayProcess:
         self._stopping = False
         self._fatal: str | None = None
         self._ready = asyncio.Event()
+        self._stop_requested = asyncio.Event()
 
     @property
     def pid(self) -> int | None:
@@ -116,6 +118,7 @@ class RelayProcess:
         """Close the child's input (it publishes what is committed and exits), wait for it, at most
         `stop_seconds`; then kill it."""
         self._stopping = True
+        self._stop_requested.set()
         self._close_input()
         task, self._task = self._task, None
         if task is None:
@@ -134,7 +137,7 @@ class RelayProcess:
                 pass
 
     async def _supervise(self) -> None:
-        backoff = Backoff(0.5, 10.0)
+        backoff = self._backoff
         while not self._stopping:
             started = time.monotonic()
             try:
@@ -162,7 +165,10 @@ class RelayProcess:
                 backoff.reset()
             log.error("outbox relay process of %s (pid %s) exited with status %s; starting another in %.1fs "
                       "(its rows wait in the outbox)", self.owner, proc.pid, code, backoff.delay)
-            await backoff.wait()
+            try:  # a stop ends the wait
+                await asyncio.wait_for(self._stop_requested.wait(), backoff.next_delay())
+            except TimeoutError:
+                pass
 
     async def _spawn(self) -> asyncio.subprocess.Process:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)}
