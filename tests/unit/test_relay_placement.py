@@ -79,3 +79,29 @@ async def test_x3_a_relay_process_wakes_on_its_worker_s_byte_and_ends_with_its_i
     await asyncio.wait_for(commands.ended.wait(), 10)
     assert await asyncio.to_thread(commands.answers.get, True, 10) is False  # a waiting checkpoint is let go
     os.close(read)
+
+
+async def test_x3_a_line_the_relay_process_should_not_have_written_is_logged_and_passed_over(caplog):
+    import asyncio
+
+    from workers.delivery.relay_process import RelayProcess
+
+    class Counted:
+        published = 0
+
+        def relay_published(self, count: int) -> None:
+            self.published += count
+
+    class Child:
+        stdout = asyncio.StreamReader()
+
+    child = Child()
+    for line in (b"hello from a library\n", b"[1, 2]\n", b'{"report": ["relay_published", [4]]}\n',
+                 b'{"report": ["processed", ["x"]]}\n'):  # not a relay's count: ignored
+        child.stdout.feed_data(line)
+    child.stdout.feed_eof()
+    report = Counted()
+    relay = RelayProcess(Settings(database_url=PG), "inbound", report=report)  # type: ignore[arg-type]
+    await relay._follow(child)  # type: ignore[arg-type]
+    assert report.published == 4
+    assert sum("wrote a line it should not have" in r.getMessage() for r in caplog.records) == 2

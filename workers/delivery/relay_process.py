@@ -36,11 +36,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workers.delivery import checkpoints
 from workers.delivery.backoff import Backoff
 from workers.delivery.report import SILENT, Report, Silent
+
+if TYPE_CHECKING:
+    from workers.settings import Settings
 
 log = logging.getLogger("ticketflow.relay")
 
@@ -58,7 +61,7 @@ ROOT = str(Path(__file__).resolve().parents[2])
 """The directory that holds the `workers` package: on the child's import path wherever the worker was started."""
 
 
-def config_line(settings: Any, owner: str, hooked: bool, log_level: int, log_format: str) -> bytes:
+def config_line(settings: Settings, owner: str, hooked: bool, log_level: int, log_format: str) -> bytes:
     """The first line a child reads: everything it needs, secrets included (a pipe, never the command line)."""
     values = settings.model_dump(mode="json")
     if settings.kafka_password is not None:
@@ -75,7 +78,7 @@ def message(kind: str, value: Any) -> bytes:
 class RelayProcess:
     """The worker's side: starts the child, wakes it, applies what it reports, restarts it, stops it."""
 
-    def __init__(self, settings: Any, owner: str, on_fatal: Callable[[str], None] | None = None,
+    def __init__(self, settings: Settings, owner: str, on_fatal: Callable[[str], None] | None = None,
                  report: Report = SILENT, stop_seconds: float = STOP_SECONDS, restarts: Backoff | None = None) -> None:
         self.settings = settings
         self.owner = owner
@@ -188,7 +191,7 @@ class RelayProcess:
         async for line in proc.stdout:
             try:
                 (kind, value), = json.loads(line).items()
-            except ValueError:
+            except (ValueError, AttributeError):
                 log.warning("outbox relay process of %s wrote a line it should not have: %r", self.owner, line[:200])
                 continue
             self._apply(kind, value)
