@@ -240,15 +240,23 @@ class Worker:
         self._producer = await until_available(self._start_producer, "Kafka", log, report=self.report)
         if self.uses_database:
             self.relay = self._relay()
+            if self.obs is not None and isinstance(self.relay, RelayProcess):
+                self.obs.health.require(f"{self.name}.relay", "relay process starting")
             self.relay.start()
 
     def _relay(self) -> Relay:
         """The outbox relay: a child process on PostgreSQL by default (ADR 17), else in this event loop."""
         if self.settings.relay_apart:
-            return RelayProcess(self.settings, self.name, on_fatal=self.fail, report=self.report)
+            return RelayProcess(self.settings, self.name, on_fatal=self.fail, report=self.report,
+                                on_state=self._relay_state)
         self._reader = create_engine(self.settings.database_url, writer=False)
         return OutboxRelay(self.engine, self.producer, self.name, self.settings.relay_interval_seconds,
                            reader=self._reader, on_fatal=self.fail, report=self.report)
+
+    def _relay_state(self, up: bool, detail: str) -> None:
+        """Readiness waits for a relay process that relays (`<worker>.relay`), and fails while none does."""
+        if self.obs is not None:
+            self.obs.health.set(f"{self.name}.relay", up, detail)
 
     async def _start_producer(self) -> AIOKafkaProducer:
         return await self.settings.kafka.started_producer(f"ticketflow-{self.name}-producer",

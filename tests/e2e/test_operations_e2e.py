@@ -100,6 +100,8 @@ async def _worker_reports_its_work(system, database_url: str) -> None:
         assert live_status == 200
         assert ready_status == 200, ready
         assert json.loads(ready)["status"] == "ok"
+        relay = json.loads(ready)["checks"]["inbound.relay"]  # its relay process (ADR 17), whose counts are above
+        assert relay["ok"] is True and relay["detail"].startswith("relay process "), relay
     finally:
         await stop(worker)
         await iso.probe.stop()

@@ -35,6 +35,7 @@ class Recorded:
         self.published = 0
         self.delays: list[float] = []
         self.failures: list[str] = []
+        self.states: list[tuple[bool, str]] = []
 
     def relay_published(self, count: int) -> None:
         self.published += count
@@ -84,11 +85,13 @@ def _ids(records: list[Any]) -> list[str]:
 
 
 async def _started(kafka: str, database: str, prefix: str) -> tuple[str, str, Recorded, RelayProcess]:
-    """A worker's relay process on a migrated database: (worker name, a topic of its own, its report, it)."""
+    """A worker's relay process on a migrated database: (worker name, a topic of its own, its report, it);
+    `report.states` has what readiness was told."""
     await upgrade_async(database)
     owner, topic = f"rp{uuid.uuid4().hex[:6]}", await _topic(kafka, prefix)
     report = Recorded()
-    relay = RelayProcess(_settings(kafka, database), owner, report=report)
+    relay = RelayProcess(_settings(kafka, database), owner, report=report,
+                         on_state=lambda up, detail: report.states.append((up, detail)))
     relay.start()
     return owner, topic, report, relay
 
@@ -136,6 +139,8 @@ async def test_x3_a_relay_process_that_dies_is_started_again_and_its_rows_wait_f
         assert second != first
         assert _ids(await _read_all(kafka, topic, 5)) == ids
         assert relay.restarts == 1 and report.failures == ["transient"]
+        assert report.states == [(True, f"relay process {first}"), (False, "relay process exited with status -9"),
+                                 (True, f"relay process {second}")]  # the worker's readiness
     finally:
         await relay.stop()
 

@@ -79,8 +79,11 @@ class RelayProcess:
     """The worker's side: starts the child, wakes it, applies what it reports, restarts it, stops it."""
 
     def __init__(self, settings: Settings, owner: str, on_fatal: Callable[[str], None] | None = None,
-                 report: Report = SILENT, stop_seconds: float = STOP_SECONDS, restarts: Backoff | None = None) -> None:
+                 report: Report = SILENT, stop_seconds: float = STOP_SECONDS, restarts: Backoff | None = None,
+                 on_state: Callable[[bool, str], None] | None = None) -> None:
         self.settings = settings
+        self.on_state = on_state or (lambda _up, _detail: None)
+        """Told (up, why) when a child starts relaying and when one ends: the worker's readiness."""
         self.owner = owner
         self.on_fatal = on_fatal
         self.report = report
@@ -158,6 +161,7 @@ class RelayProcess:
             finally:
                 code = await proc.wait()
                 self._ready.clear()
+            self.on_state(False, f"relay process exited with status {code}")
             if self._stopping or self._fatal is not None:
                 if code not in (0, FATAL_EXIT) and not self._stopping:
                     log.error("outbox relay process of %s exited with status %s", self.owner, code)
@@ -207,6 +211,7 @@ class RelayProcess:
             self._send(GO)
         elif kind == "ready":
             self._ready.set()
+            self.on_state(True, f"relay process {value}")
         elif kind == "fatal":
             self._fatal = str(value)
             if self.on_fatal is not None:
