@@ -240,13 +240,13 @@ class Worker:
         self._producer = await until_available(self._start_producer, "Kafka", log, report=self.report)
         if self.uses_database:
             self.relay = self._relay()
-            if self.obs is not None and isinstance(self.relay, RelayProcess):
-                self.obs.health.require(f"{self.name}.relay", "relay process starting")
             self.relay.start()
 
     def _relay(self) -> Relay:
         """The outbox relay: a child process on PostgreSQL by default (ADR 17), else in this event loop."""
         if self.settings.relay_apart:
+            if self.obs is not None:
+                self.obs.health.require(f"{self.name}.relay", "relay process starting")
             return RelayProcess(self.settings, self.name, on_fatal=self.fail, report=self.report,
                                 on_state=self._relay_state)
         self._reader = create_engine(self.settings.database_url, writer=False)
