@@ -19,7 +19,7 @@ from contracts.topics import (
     TICKET_COMMANDS,
 )
 from storage.database import create_engine
-from tests.support.processes import caught_up, isolated, stop, wait_exit, worker_process
+from tests.support.processes import caught_up, children, isolated, running, stop, wait_exit, worker_process
 from tests.support.proxy import OutageProxy
 from tests.support.services import fresh_database
 from tests.support.system import System, new_id
@@ -189,27 +189,13 @@ async def _published_twice(settings: Settings, iso: System) -> None:
     assert len(await iso.messages_of(conv)) == 1
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-def _running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 async def test_x3_a_worker_s_relay_process_ends_when_the_worker_is_killed(system):
     settings, iso = await isolated(system)
     worker = worker_process(settings, "inbound")
     try:
         relay: list[int] = []
         for _ in range(600):
-            relay = [c for c in _children(worker.pid)
+            relay = [c for c in children(worker.pid)
                      if b"workers.delivery.relay_process" in Path(f"/proc/{c}/cmdline").read_bytes()]
             if relay:
                 break
@@ -218,10 +204,10 @@ async def test_x3_a_worker_s_relay_process_ends_when_the_worker_is_killed(system
         worker.kill()  # SIGKILL: nothing closes the pipe but the kernel
         await wait_exit(worker)
         for _ in range(300):
-            if not _running(relay[0]):
+            if not running(relay[0]):
                 break
             await asyncio.sleep(0.1)
-        assert not _running(relay[0]), "the relay outlived its worker"
+        assert not running(relay[0]), "the relay outlived its worker"
     finally:
         await stop(worker)
         await iso.probe.stop()

@@ -21,6 +21,7 @@ from storage.migrate import upgrade_async
 from storage.tables import outbox
 from storage.unit_of_work import UnitOfWork, now_utc
 from tests.platform.test_outbox_relay import _read_all, _topic
+from tests.support.processes import running
 from tests.support.services import fresh_database
 from workers.delivery.backoff import Backoff
 from workers.delivery.outgoing import Outgoing
@@ -100,20 +101,11 @@ def _settings(kafka: str, url: str, **changes: Any) -> Settings:
     return Settings(bootstrap_servers=kafka, database_url=url, **changes)
 
 
-def _alive(pid: int) -> bool:
-    """Whether `pid` runs (a zombie, dead but not yet reaped, counts as gone)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 async def test_x3_a_relay_process_publishes_what_its_worker_commits_and_reports_it(kafka, database, run_prefix):
     owner, topic, report, relay = await _started(kafka, database, run_prefix)
     try:
         pid = await asyncio.wait_for(relay.ready(), 60)
-        assert pid != os.getpid() and _alive(pid)
+        assert pid != os.getpid() and running(pid)
         assert "workers.delivery.relay_process" in Path(f"/proc/{pid}/cmdline").read_bytes().decode()
         ids = await _commit(database, owner, topic, 20)
         relay.notify()
@@ -154,7 +146,7 @@ async def test_x3_a_stopping_worker_s_relay_process_publishes_what_is_committed_
     pid = await asyncio.wait_for(relay.ready(), 60)
     ids = await _commit(database, owner, topic, 10)
     await relay.stop()
-    assert not _alive(pid)
+    assert not running(pid)
     assert relay._proc is not None and relay._proc.returncode == 0
     assert await _unsent(database, owner) == 0
     assert _ids(await _read_all(kafka, topic, 10)) == ids
@@ -193,7 +185,7 @@ async def test_x3_a_relay_process_leaves_its_stop_to_its_worker(kafka, database,
         ids = await _commit(database, owner, topic, 3)
         relay.notify()
         assert _ids(await _read_all(kafka, topic, 3)) == ids
-        assert _alive(pid) and relay.pid == pid and relay.restarts == 0
+        assert running(pid) and relay.pid == pid and relay.restarts == 0
     finally:
         await relay.stop()
     assert relay._proc is not None and relay._proc.returncode == 0

@@ -63,3 +63,20 @@ async def caught_up(iso: System, worker: str, purpose: str, topic: str) -> None:
     """Wait until the group of `worker`'s input `purpose` has committed everything on `topic`, outbox empty."""
     await settle(iso.settings.bootstrap_servers, [(iso.settings.group(worker, purpose), iso.settings.topic(topic))],
                  also_quiet=iso._outbox_empty)
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, dead but not yet reaped, counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of `pid` (a worker's relay process, ADR 17)."""
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
