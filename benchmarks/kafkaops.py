@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import errors as kafka_errors
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.admin import (
     DeleteGroupsRequest,
@@ -40,6 +41,12 @@ class _DescribeGroups(Request[DescribeGroupsRequest_v1 | DescribeGroupsRequest_v
 
     def build(self, request_struct_class: Any) -> Any:
         return request_struct_class(self.groups)
+
+
+COORDINATOR_AWAY = (kafka_errors.GroupCoordinatorNotAvailableError, kafka_errors.NotCoordinatorForGroupError,
+                    kafka_errors.CoordinatorLoadInProgressError)
+"""A group's coordinator not answering yet: a broker just started creates `__consumer_offsets` on the first
+lookup, and a restart moves coordinators. Asked again, as any Kafka client would."""
 
 
 @dataclass
@@ -78,14 +85,31 @@ class Broker:
         return sum(ends.values())
 
     async def committed_total(self, group: str, parts: Sequence[TopicPartition]) -> int:
-        committed = await self.admin.list_consumer_group_offsets(group, partitions=list(parts))
+        for _ in range(50):
+            try:
+                committed = await self.admin.list_consumer_group_offsets(group, partitions=list(parts))
+                break
+            except COORDINATOR_AWAY:
+                await asyncio.sleep(0.2)
+        else:
+            raise RuntimeError(f"no coordinator answered for group {group} in 10 s")
         return sum(m.offset for m in committed.values() if m is not None and m.offset > 0)
 
     async def group_state(self, group: str) -> GroupState:
-        if group not in self._coordinators:
-            self._coordinators[group] = await self.admin.find_coordinator(group)
-        response = await self.admin._send_request(_DescribeGroups([group]), self._coordinators[group])
-        _code, _name, state, _ptype, _protocol, members = response.groups[0][:6]
+        """The group's state as its coordinator reports it; `Unknown` while no coordinator answers for it (a
+        broker just started creates `__consumer_offsets` on the first group's lookup, and moves
+        coordinators on a restart): the caller asks again, as any Kafka client would."""
+        try:
+            if group not in self._coordinators:
+                self._coordinators[group] = await self.admin.find_coordinator(group)
+            response = await self.admin._send_request(_DescribeGroups([group]), self._coordinators[group])
+        except COORDINATOR_AWAY:
+            self._coordinators.pop(group, None)
+            return GroupState("Unknown", 0)
+        code, _name, state, _ptype, _protocol, members = response.groups[0][:6]
+        if code in {e.errno for e in COORDINATOR_AWAY}:
+            self._coordinators.pop(group, None)
+            return GroupState("Unknown", 0)
         return GroupState(state, len(members))
 
     async def delete_groups(self, groups: list[str]) -> None:
