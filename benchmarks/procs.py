@@ -77,6 +77,61 @@ def shares(before: CpuTimes, after: CpuTimes) -> tuple[float, float]:
     return round(100 * (after.busy - before.busy) / total, 1), round(100 * (after.stolen - before.stolen) / total, 1)
 
 
+PARTS = ("workers", "broker", "postgresql", "benchmark")
+"""What shares the machine with the workers in a run, each summed over its processes (`cpu_by_part`)."""
+
+
+def cpu_by_part(workers: set[int]) -> dict[str, float]:
+    """CPU seconds used so far by every live process on the machine, summed by what it is: `workers` (the
+    pids given and their children: relay processes), `broker` (a `java` whose command line names Kafka),
+    `postgresql` (every `postgres` process: server and backends), `benchmark` (this process: the load
+    generator and the consumer that sees the events). Two readings give a window's shares; a process that
+    ended inside the window takes its CPU with it (a part may read low, never high)."""
+    out = dict.fromkeys(PARTS, 0.0)
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.find("(") + 1:stat.rfind(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        pid, ppid = int(entry.name), int(fields[1])
+        seconds = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        if pid in workers or ppid in workers:
+            part = "workers"
+        elif pid == me:
+            part = "benchmark"
+        elif comm == "postgres":
+            part = "postgresql"
+        elif comm == "java" and _names_kafka(entry):
+            part = "broker"
+        else:
+            continue
+        out[part] += seconds
+    return out
+
+
+def _names_kafka(entry: Path) -> bool:
+    try:
+        return b"kafka" in (entry / "cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def part_shares(before: dict[str, float], after: dict[str, float], machine_before: CpuTimes,
+                machine_after: CpuTimes) -> dict[str, float]:
+    """Each part's share of the machine between two readings, in % of all its cores (as `busy %`), and
+    `other`: what the machine was busy with besides them (the kernel's own work, other tenants' processes)."""
+    total = max(1.0, machine_after.total - machine_before.total)
+    out = {part: round(100 * (after[part] - before.get(part, 0.0)) * CLOCK_TICKS / total, 1) for part in PARTS}
+    busy = 100 * (machine_after.busy - machine_before.busy) / total
+    out["other"] = round(max(0.0, busy - sum(out.values())), 1)
+    return out
+
+
 def loadavg() -> list[float]:
     return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
 

@@ -28,7 +28,7 @@ from benchmarks import data, stages
 from benchmarks.db import STORED_MARKER, Database, fill_stored, stored_account_ids
 from benchmarks.events import Collector, WaitedTooLong, count_types
 from benchmarks.kafkaops import Broker, Drain, produce, wait_stable, watch_drain
-from benchmarks.procs import CpuTimes, Proc, machine_busy, shares, spawn, stop
+from benchmarks.procs import CpuTimes, Proc, cpu_by_part, machine_busy, part_shares, shares, spawn, stop
 from benchmarks.procs import run as run_python
 from contracts.topics import (
     ACCOUNTS,
@@ -114,6 +114,7 @@ class Scenario:
         self.prefix = f"bench-{run.id}-{name}."
         self.procs: list[Proc] = []
         self._busy_at_mark: CpuTimes | None = None
+        self._parts_at_mark: dict[str, float] = {}
         self.db: Database | None = None
         self.logs = run.o.out_dir / name
 
@@ -183,8 +184,17 @@ class Scenario:
 
     def mark(self) -> None:
         self._busy_at_mark = machine_busy()
+        self._parts_at_mark = cpu_by_part({proc.pid for proc in self.procs})
         for proc in self.procs:
             proc.mark(self.logs / f"profile-{proc.name}.txt" if self.run.o.profile else None)
+
+    def machine_parts(self) -> dict[str, float]:
+        """Where the machine's CPU went since the last `mark`: the workers (relay processes included), the
+        broker, PostgreSQL, this benchmark, other; in % of all cores ({} before a mark)."""
+        if self._busy_at_mark is None:
+            return {}
+        return part_shares(self._parts_at_mark, cpu_by_part({proc.pid for proc in self.procs}),
+                           self._busy_at_mark, machine_busy())
 
     def machine_shares(self) -> tuple[float | None, float | None]:
         """The machine's (busy %, stolen %) since the last `mark` (None before one)."""
@@ -257,7 +267,8 @@ async def passthrough(run: Run, kind: str) -> Result:
         copied = await run.broker.end_total(await run.broker.partitions(dst))
         note = "" if copied >= n else f"only {copied}/{n} records reached {dst}"
         return _drain_result(kind, 1, drain, cpu, rss, summaries, note,
-                             {"preload_seconds": round(preload, 2), "copied": copied}, window)
+                             {"preload_seconds": round(preload, 2), "copied": copied,
+                              "machine_parts": sc.machine_parts()}, window)
 
 
 # ------------------------------------------------------------------ inbound drain
@@ -310,7 +321,8 @@ async def inbound_drain(run: Run, name: str, kind: str, processes: int = 1, stor
         cpu, rss, summaries = sc.sample()
         window = sc.machine_shares()
         details: dict[str, Any] = {"preload_seconds": round(preload, 2), "threads": inputs.threads_started,
-                                   "database": db.kind, "outbox_checked": outbox_checked}
+                                   "database": db.kind, "outbox_checked": outbox_checked,
+                                   "machine_parts": sc.machine_parts()}
         notes = []
         if drain.status == "ok":
             types = await count_types(run.base.kafka, [sc.topic(CONVERSATION_EVENTS)])
@@ -451,7 +463,7 @@ async def ticket_drain(run: Run) -> Result:
         cpu, rss, summaries = sc.sample(sc.procs[-1:])
         window = sc.machine_shares()
         details: dict[str, Any] = {"preload_seconds": round(preload, 2), "creates": creates, "changes": updates,
-                                   "tickets_before": existing}
+                                   "tickets_before": existing, "machine_parts": sc.machine_parts()}
         note = ""
         if drain.status == "ok":
             rejected = await run.broker.end_total(rejections) - rejected_before
@@ -611,6 +623,9 @@ async def latency(run: Run) -> list[Result]:
                 run.say(f"[latency] {label} inside the workers (mean/p99 ms): {stages.summary(where)}")
                 cpu, rss, summaries = sc.sample()
                 busy, stolen = sc.machine_shares()
+                parts = sc.machine_parts()
+                run.say(f"[latency] {label} the machine's CPU (% of both cores): "
+                        + ", ".join(f"{part} {share:.0f}" for part, share in parts.items()))
                 lost_in, lost_close = len(lat.inbound), len(lat.closes)
                 lat.inbound.clear()
                 lat.closes.clear()
@@ -630,7 +645,7 @@ async def latency(run: Run) -> list[Result]:
                                  "achieved_send_rate": round(sent / sent_for, 2) if sent_for else None,
                                  "fraction_of_max": fraction, "max_rate": round(max_rate, 1),
                                  "window_seconds": round(window, 2), "inbound_rate": round(rate, 2),
-                                 "close_rate": round(close_rate, 2), "stages": where},
+                                 "close_rate": round(close_rate, 2), "stages": where, "machine_parts": parts},
                         **common))  # type: ignore[arg-type]
                 if sc.dead():
                     raise RuntimeError(sc.dead())
