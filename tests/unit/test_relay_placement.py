@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import subprocess
+import sys
 
 import pytest
 from pydantic import SecretStr
@@ -105,3 +108,26 @@ async def test_x3_a_line_the_relay_process_should_not_have_written_is_logged_and
     await relay._follow(child)  # type: ignore[arg-type]
     assert report.published == 4
     assert sum("wrote a line it should not have" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_x3_each_line_a_relay_process_logs_names_its_worker_and_itself(tmp_path):
+    """The child's lines share its worker's stderr: they say whose relay process wrote them. Started with a
+    broker nobody listens on, it logs that it waits for Kafka; its closed input stops it (exit 0)."""
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", kafka_bootstrap_servers="127.0.0.1:9",
+                        relay="inline")
+    child = subprocess.Popen([sys.executable, "-m", "workers.delivery.relay_process", "inbound"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdin is not None and child.stderr is not None
+    try:
+        child.stdin.write(config_line(settings, "inbound", hooked=False, log_level=logging.WARNING, log_format="json"))
+        child.stdin.flush()
+        lines = []
+        while not lines or "Kafka unavailable" not in lines[-1]["message"]:
+            lines.append(json.loads(child.stderr.readline()))
+        child.stdin.close()
+        assert child.wait(30) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert [(logged["worker"], logged["process"]) for logged in lines] == [("inbound", "relay")] * len(lines)

@@ -379,7 +379,7 @@ def main() -> int:
     out = os.dup(1)
     os.dup2(2, 1)  # a stray print must not pass for a message to the worker
     config = read_config()
-    from workers.observability.logs import configure_logging
+    from workers.observability.logs import configure_logging, log_fields
 
     configure_logging(config["log"]["level"], config["log"]["format"])
     lock = threading.Lock()
@@ -390,7 +390,9 @@ def main() -> int:
             while view:
                 view = view[os.write(out, view):]
 
-    return asyncio.run(_relay(config, send))
+    # its lines share the worker's stderr: each says whose relay process wrote it (`worker`, and `process`)
+    with log_fields(worker=config["owner"], process="relay"):
+        return asyncio.run(_relay(config, send))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Logging for worker processes: plain lines for a terminal (the default) or one JSON object per line
 (`TICKETFLOW_LOG_FORMAT=json`, `--log-format json`), each with the fields of the record being
 processed: worker, topic, partition, offset, ce_id, correlation_id (and trace_id/span_id in a span).
+A worker's relay process (ADR 17) writes to the same stream; its lines carry `worker` and `process=relay`.
 
     configure_logging(level_for(args.verbose), "json")      # once, at process start
     with log_fields(**record_log_fields("inbound", record)): # the delivery core, per record
@@ -21,7 +22,7 @@ from typing import Any, TextIO
 
 from opentelemetry import trace
 
-FIELDS = ("worker", "topic", "partition", "offset", "ce_id", "correlation_id")
+FIELDS = ("worker", "process", "topic", "partition", "offset", "ce_id", "correlation_id")
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s%(context)s"
 
 _format = "plain"
