@@ -326,3 +326,39 @@ async def test_x3_a_relay_stopped_between_publish_and_delete_finishes_its_round_
     assert values == [f'{{"n": {i}}}'.encode() for i in range(5)]
     async with engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(outbox).where(outbox.c.producer == owner)) == 0
+
+
+async def test_x5_a_standby_relay_tries_for_the_outbox_lock_once_a_second_and_lets_wakes_pass(postgres, monkeypatch):
+    """While another replica holds the outbox lock, a relay tried for it at its own interval (50 ms): about
+    80 round trips a second for nothing, and once more after every commit of its worker. A standby waits
+    STANDBY_SECONDS between tries and lets its worker's wakes pass (the holder publishes those rows); it
+    relays at its interval again once it holds the lock, and a stop still ends its wait."""
+    from storage.database import create_engine
+    from storage.migrate import upgrade_async
+    from workers.delivery.relay import STANDBY_SECONDS
+
+    await upgrade_async(postgres)
+    owner = f"standby{uuid.uuid4().hex[:6]}"
+    first, second = create_engine(postgres), create_engine(postgres)
+    try:
+        holder, standby = OutboxRelay(first, None, owner), OutboxRelay(second, None, owner)
+        assert await holder.flush() == 0 and not holder.standby
+        assert await standby.flush() == 0
+        assert standby.standby and standby.pause() == STANDBY_SECONDS > standby.interval
+        standby.notify()
+        assert not standby.wake.is_set()  # a commit of its worker does not make it try again
+        holder.notify()
+        assert holder.wake.is_set() and holder.pause() == holder.interval
+
+        monkeypatch.setattr("workers.delivery.relay.STANDBY_SECONDS", 3600.0)
+        standby.start()  # in its pause (an hour, here): a stop ends the wait
+        await asyncio.sleep(0.2)
+        await asyncio.wait_for(standby.stop(), timeout=60)
+
+        await holder.stop()  # lets go: the standby takes over at its next try
+        assert await standby.flush() == 0
+        assert not standby.standby and standby.pause() == standby.interval
+        await standby.stop()
+    finally:
+        await first.dispose()
+        await second.dispose()
