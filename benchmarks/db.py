@@ -109,6 +109,17 @@ class Database:
                 out[table] = None
         return out
 
+    async def wal_position(self) -> int | None:
+        """PostgreSQL: the server's WAL insert position in bytes (None on SQLite, or when it cannot be
+        read). Two readings give what a window wrote to the WAL, every database of the server included:
+        a drain is the only writer then."""
+        if self.kind == "sqlite":
+            return None
+        try:
+            return int(await self.scalar("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint"))
+        except Exception:
+            return None
+
     async def size_mb(self) -> float | None:
         if self.kind == "sqlite":
             path = Path(make_url(self.url).database or "")

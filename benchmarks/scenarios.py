@@ -305,6 +305,7 @@ async def inbound_drain(run: Run, name: str, kind: str, processes: int = 1, stor
             unsent = await db.outbox_unsent()
             return (unsent == 0 or unsent is None) and await run.broker.end_total(events) >= n
 
+        wal_before = await db.wal_position()
         spawned = time.monotonic()
         for i in range(processes):
             await sc.worker("inbound", f"-{i + 1}" if processes > 1 else "")
@@ -328,6 +329,10 @@ async def inbound_drain(run: Run, name: str, kind: str, processes: int = 1, stor
             types = await count_types(run.base.kafka, [sc.topic(CONVERSATION_EVENTS)])
             received, created = types.get("conversation.message_received", 0), types.get("conversation.created", 0)
             details |= {"events": types, "deadletters": await sc.deadletters(), "db_size_mb": await db.size_mb()}
+            wal_after = await db.wal_position()
+            if wal_before is not None and wal_after is not None:
+                # what the drain cost the database's disk: random ids dirty a page of each index per row
+                details["wal_bytes_per_message"] = round((wal_after - wal_before) / n)
             if received != n:
                 notes.append(f"{received} message_received events for {n} messages")
             if created != inputs.threads_started:
