@@ -20,6 +20,7 @@ from aiokafka import errors as kafka_errors
 from sqlalchemy import exc as sql_errors
 from sqlalchemy.engine import make_url
 
+from workers.kafka import TlsFileUnreadable
 from workers.settings import Settings
 
 EXIT_FAILED = 1
@@ -69,6 +70,8 @@ def classify(exc: BaseException, settings: Settings) -> Failure | None:
         return classify(exc.exceptions[0], settings)
     if isinstance(exc, OperatorError):
         return Failure(str(exc), exc.exit_code)
+    if isinstance(exc, TlsFileUnreadable):
+        return Failure(f"configuration: {exc}", EXIT_USAGE)
     if _database_down(exc):
         return Failure(f"database unreachable at {masked_url(settings.database_url)} (DATABASE_URL): "
                        f"{_summary(exc)}", EXIT_DATABASE)

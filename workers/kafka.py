@@ -26,6 +26,13 @@ MAX_REQUEST_BYTES = DEADLETTER_MAX_BYTES + 64 * 1024
 """Large enough for any dead letter; the broker still refuses records over a topic's own limit."""
 
 
+class TlsFileUnreadable(ValueError):
+    """A TLS file the settings name cannot be read: a permanent error (a worker stops and says which)."""
+
+    def __init__(self, setting: str, path: str | None, what: str, cause: Exception) -> None:
+        super().__init__(f"{setting}={path!r} cannot be read as {what}: {cause}")
+
+
 @dataclass(frozen=True)
 class KafkaAccess:
     """How to reach and authenticate to the brokers. `password` is a secret: never in a repr or a log."""
@@ -44,12 +51,22 @@ class KafkaAccess:
         return [h.strip() for h in self.bootstrap_servers.split(",") if h.strip()]
 
     def ssl_context(self) -> ssl.SSLContext | None:
-        """TLS for SSL and SASL_SSL: the brokers' CA, and a client certificate when one is configured."""
+        """TLS for SSL and SASL_SSL: the brokers' CA, and a client certificate when one is configured.
+        A file that cannot be read raises TlsFileUnreadable, naming the setting and the path (Python's
+        own error names neither: `FileNotFoundError(2, 'No such file or directory')`)."""
         if self.security_protocol not in ("SSL", "SASL_SSL"):
             return None
-        context = ssl.create_default_context(cafile=self.ca_file)
+        try:
+            context = ssl.create_default_context(cafile=self.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise TlsFileUnreadable("KAFKA_SSL_CA_FILE", self.ca_file, "the brokers' CA", exc) from exc
         if self.cert_file:
-            context.load_cert_chain(self.cert_file, self.key_file)
+            try:
+                context.load_cert_chain(self.cert_file, self.key_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise TlsFileUnreadable("KAFKA_SSL_CERT_FILE / KAFKA_SSL_KEY_FILE",
+                                        f"{self.cert_file} / {self.key_file}", "a client certificate and its key",
+                                        exc) from exc
         return context
 
     def options(self) -> dict[str, Any]:

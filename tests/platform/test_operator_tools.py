@@ -518,3 +518,17 @@ def test_every_cli_command_and_option_has_help_text() -> None:
     commands = [a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)][0]
     assert all(choice.help for choice in commands._choices_actions)
     assert [name for name, p in commands.choices.items() if not (p.epilog or "").startswith("examples:")] == []
+
+
+@pytest.mark.parametrize("command", [["topics", "apply"], ["worker", "inbound"]])
+async def test_x4_a_tls_file_that_cannot_be_read_is_named_in_one_line_with_its_setting(tmp_path, command) -> None:
+    """Python's own error for a CA file that is not there names neither the file nor the setting
+    (`FileNotFoundError: [Errno 2] No such file or directory`, at the end of a traceback); every command
+    that reaches Kafka says which setting and which path instead, and exits as a configuration error."""
+    missing = tmp_path / "brokers-ca.pem"
+    env = {"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CA_FILE": str(missing),
+           "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"}
+    out = await run_cli(env, *command)
+    assert out.returncode == 2, out.stderr
+    assert one_line(out.stderr).startswith(
+        f"ticketflow: configuration: KAFKA_SSL_CA_FILE='{missing}' cannot be read as the brokers' CA: ")

@@ -131,3 +131,30 @@ def test_x3_each_line_a_relay_process_logs_names_its_worker_and_itself(tmp_path)
             child.kill()
             child.wait()
     assert [(logged["worker"], logged["process"]) for logged in lines] == [("inbound", "relay")] * len(lines)
+
+
+def test_x3_a_relay_process_whose_producer_is_refused_for_good_says_why_and_exits_3(tmp_path):
+    """Not a wait but a refusal for good (here a CA file that is not there; a bad credential alike): the
+    child tells its worker why (a `fatal` line) and exits FATAL_EXIT, which stops the worker rather than
+    restarting the child. Its worker's own producer, made with the same settings, meets the same refusal
+    first in a real worker, so this is the child on its own."""
+    from workers.delivery.relay_process import FATAL_EXIT
+
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", kafka_bootstrap_servers="127.0.0.1:9",
+                        kafka_security_protocol="SSL", kafka_ca_file=str(tmp_path / "missing-ca.pem"), relay="inline")
+    child = subprocess.Popen([sys.executable, "-m", "workers.delivery.relay_process", "inbound"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        out, _ = child.communicate(config_line(settings, "inbound", hooked=False, log_level=logging.WARNING,
+                                               log_format="json"), timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == FATAL_EXIT
+    lines = [json.loads(line) for line in out.splitlines()]
+    fatal = [line["fatal"] for line in lines if "fatal" in line]
+    assert len(fatal) == 1
+    assert "could not start its producer" in fatal[0]
+    assert f"KAFKA_SSL_CA_FILE='{tmp_path / 'missing-ca.pem'}' cannot be read as the brokers' CA" in fatal[0]
+    assert not any("ready" in line for line in lines)
