@@ -4,6 +4,9 @@ transaction, then the offsets are committed once.
     parse each record -> unit.prefetch(all messages) -> handler per message, in order -> flush, commit
     -> dead letters of the batch's bad records (acked by the broker) -> ack (commit the offsets)
 
+(A batch that only passed records over, with nothing to write, commits its offsets within a second
+rather than at once: `workers.delivery.quiet_commits`.)
+
 * A record that is bad input (unreadable, or a handler refusing it as bad before writing anything) is
   dead-lettered without losing the rest of the batch.
 * A record that names something a projection has not applied yet ends the batch there: the records
@@ -32,6 +35,7 @@ from workers.delivery.checkpoints import reached
 from workers.delivery.errors import BadMessage, NotYetKnown, dependency_of, is_conflict, is_transient
 from workers.delivery.incoming import natural_envelope
 from workers.delivery.parsing import Read, read_record
+from workers.delivery.quiet_commits import QuietCommits
 from workers.delivery.reliable import MAX_CONFLICT_RETRIES, Process, ReliableHandler
 from workers.handling import run_handler
 from workers.observability.logs import log_fields, record_log_fields
@@ -72,28 +76,35 @@ class BatchRunner:
         self.deps = deps
         self.one = one
         self.requires = requires
+        self.commits = QuietCommits(reliable.consumer)
 
     @property
     def consumer(self) -> str:
         return self.reliable.consumer
 
     async def handle(self, message: Any) -> None:
-        """Process the FastStream batch message's records, then ack them all at once."""
+        """Process the FastStream batch message's records, then ack them all at once (a batch that only
+        passed records over: within a second, `workers.delivery.quiet_commits`)."""
         records = list(message.raw_message)
         taken = time.time()
         report = self.reliable.report()
         report.waited(self.reliable.input, [taken - record.timestamp / 1000 for record in records])
-        await self.run(records)
+        passed_over = await self.run(records)
         reached("after_commit_before_ack", self.consumer)
-        await message.ack()
+        await self.commits.ack(message, records, passed_over)
         report.batch(self.reliable.input, len(records), time.time() - taken)
         report.processed(self.reliable.input, len(records))
 
-    async def run(self, records: Sequence[Any]) -> None:
+    async def run(self, records: Sequence[Any]) -> bool:
+        """Process `records` in order; True when every one of them was passed over (read, and of a type this
+        input has no handler for, or of a type this version does not know): nothing was written or sent."""
         parsed = {id(record): self._parse(record) for record in records}
+        if all(cause is None and bad is None for _message, cause, bad in parsed.values()):
+            return True
         pending = list(records)
         while pending:
             pending = await self._run_some(pending, parsed)
+        return False
 
     def _parse(self, record: Any) -> Parsed:
         """The record's message and cause, or the BadMessage it is (the same every time: read once)."""
