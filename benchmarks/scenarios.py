@@ -331,7 +331,7 @@ async def inbound_drain(run: Run, name: str, kind: str, processes: int = 1, stor
             details |= {"events": types, "deadletters": await sc.deadletters(), "db_size_mb": await db.size_mb()}
             wal_after = await db.wal_position()
             if wal_before is not None and wal_after is not None:
-                # what the drain cost the database's disk: random ids dirty a page of each index per row
+                # what the drain cost the database's disk (and any replica it streams to)
                 details["wal_bytes_per_message"] = round((wal_after - wal_before) / n)
             if received != n:
                 notes.append(f"{received} message_received events for {n} messages")

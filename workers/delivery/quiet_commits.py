@@ -2,9 +2,10 @@
 
 The sync and ticketing workers read every conversation event and act on a few types; most of their
 batches hold only records they pass over (`message_received`, ...), and each of those batches still
-committed its offsets: a request to the group coordinator, and a record in `__consumer_offsets`, per
-batch, at light load per event. Such a batch changed nothing, so committing its offsets late loses
-nothing: should the worker stop or die first, the records are read again and passed over again.
+committed its offsets: a request to the group coordinator and a record in `__consumer_offsets` per
+partition its consumer holds, per batch, at light load per event (ADR 18). Such a batch changed
+nothing, so committing its offsets late loses nothing: should the worker stop or die first, the
+records are read again and passed over again.
 
 * A batch that did anything (a transaction, a dead letter) commits at once, as always: `message.ack()`
   commits the consumer's positions, which covers the passed-over batches before it.
