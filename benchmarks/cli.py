@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import report
-from benchmarks.db import masked, server_version
+from benchmarks.db import server_version
 from benchmarks.procs import REPO, loadavg, machine_busy, shares
 from benchmarks.scenarios import (
     Options,
@@ -43,7 +43,7 @@ from benchmarks.scenarios import (
     stored_1m,
     ticket_drain,
 )
-from workers.settings import Settings
+from workers.settings import Settings, masked_url
 
 SCENARIOS = ("raw", "faststream", "faststream-batch", "inbound-pg", "inbound-sqlite", "inbound-pg-2proc", "ticket-pg",
              "latency", "batch-cost", "stored-1m")
@@ -173,7 +173,7 @@ async def main_async(args: argparse.Namespace) -> int:
         "scenarios": names, "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(options).items()},
         "versions": report.versions(await server_version(admin_url) if admin_url.startswith("postgresql") else "-"),
         "settings": report.settings(base), "machine": report.machine(), "git": report.git(),
-        "kafka": base.bootstrap_servers, "database_server": masked(admin_url) if admin_url else None, "logs": str(out_dir),
+        "kafka": base.bootstrap_servers, "database_server": masked_url(admin_url) if admin_url else None, "logs": str(out_dir),
     }
     say(f"run {run_id}: {', '.join(names)}; {options.messages} messages per drain, passthrough {options.pass_messages}, "
         f"cap {options.cap:.0f}s; logs in {out_dir}")

@@ -33,10 +33,6 @@ def _asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def masked(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
-
-
 @dataclass
 class Database:
     kind: str  # postgresql | sqlite

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from ticketflow.errors import EXIT_FAILED, EXIT_USAGE, classify, masked_url
-from workers.settings import Settings, settings_error
+from ticketflow.errors import EXIT_FAILED, EXIT_USAGE, classify
+from workers.settings import Settings, masked_url, settings_error
 
 if TYPE_CHECKING:
     from ticketflow.deadletters import Selection

@@ -18,10 +18,9 @@ from dataclasses import dataclass
 
 from aiokafka import errors as kafka_errors
 from sqlalchemy import exc as sql_errors
-from sqlalchemy.engine import make_url
 
 from workers.kafka import TlsFileUnreadable
-from workers.settings import Settings
+from workers.settings import Settings, masked_url
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -54,14 +53,6 @@ class KafkaUnreachable(OperatorError):
 class Failure:
     message: str
     exit_code: int
-
-
-def masked_url(url: str) -> str:
-    """`url` with its password replaced by `***`, safe to print or log."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (sql_errors.ArgumentError, ValueError):
-        return "<DATABASE_URL that is not a URL>"
 
 
 def classify(exc: BaseException, settings: Settings) -> Failure | None:

@@ -8,13 +8,17 @@ Imports no worker: every worker, the command line and the tests read it, none of
 
 from __future__ import annotations
 
+import importlib.util
+import inspect
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from contracts.common import Tier
 from workers.kafka import KafkaAccess
@@ -22,6 +26,15 @@ from workers.kafka import KafkaAccess
 SEED_HELP_DESK_TIERS = frozenset({Tier.PROFESSIONAL, Tier.ENTERPRISE})
 SEED_HELP_DESK_CUTOFF = datetime(2024, 4, 1, tzinfo=UTC)
 """T8 as the source article states it; both are settings because HubSpot changed them twice since."""
+
+
+def asyncpg_url_parameters() -> frozenset[str]:
+    """The query parameters a `postgresql+asyncpg://` URL may carry: keyword arguments of `asyncpg.connect`
+    (e.g. `ssl=verify-full`, `command_timeout=30`), and the two SQLAlchemy's asyncpg dialect takes itself."""
+    import asyncpg
+
+    taken = frozenset(inspect.signature(asyncpg.connect).parameters) - {"dsn", "loop", "connection_class", "record_class"}
+    return taken | {"prepared_statement_cache_size"}
 
 
 def run_dir() -> Path:
@@ -61,7 +74,9 @@ class Settings(BaseSettings):
                                        description="Client private key (PEM) for mutual TLS.")
     database_url: str = Field(default_factory=default_database_url, repr=False,
                               validation_alias=_env("DATABASE_URL"),
-                              description="postgresql+asyncpg://... or sqlite+aiosqlite:///path (default ./var/ticketflow.db).")
+                              description="postgresql+asyncpg://... or sqlite+aiosqlite:///path (default ./var/ticketflow.db). "
+                                          "A PostgreSQL URL's query parameters are asyncpg's (`?ssl=verify-full`), "
+                                          "not libpq's (`sslmode`, `sslrootcert` are refused by name).")
     topic_prefix: str = Field("", validation_alias=_env("TICKETFLOW_TOPIC_PREFIX"),
                               description="Prefix of every topic and consumer group (one deployment's namespace).")
     replication_factor: int = Field(1, ge=1, validation_alias=_env("TICKETFLOW_REPLICATION_FACTOR"),
@@ -108,6 +123,20 @@ class Settings(BaseSettings):
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("needs a timezone, e.g. 2024-04-01T00:00:00+00:00")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _driver_takes_the_url_parameters(cls, value: str) -> str:
+        """A PostgreSQL URL's query parameters become keyword arguments of `asyncpg.connect`: one it does not
+        take (libpq's `sslrootcert`, `sslmode`, ...) failed at the first connection with a TypeError
+        traceback. Named here, before anything starts; the URL itself (its password) is never shown."""
+        if not value.startswith("postgresql+asyncpg") or importlib.util.find_spec("asyncpg") is None:
+            return value  # SQLite, or no driver to check against (connecting will say so)
+        unknown = sorted(set(make_url(value).query) - asyncpg_url_parameters())
+        if unknown:
+            raise ValueError(f"DATABASE_URL has parameters the asyncpg driver does not take: {', '.join(unknown)} "
+                             f"(it takes: {', '.join(sorted(asyncpg_url_parameters()))})")
         return value
 
     @model_validator(mode="after")
@@ -157,8 +186,34 @@ def settings_error(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
         name = str(err["loc"][0]) if err["loc"] else "?"
-        field = Settings.model_fields.get(name)
+        field = Settings.model_fields.get(name) or _field_of_variable(name)
         alias = field.validation_alias if field is not None else None
         env = alias.choices[0] if isinstance(alias, AliasChoices) else name
-        parts.append(f"{env}={err.get('input')!r}: {err['msg']}")
+        parts.append(f"{env}={_shown(field, err.get('input'))!r}: {err['msg']}")
     return "; ".join(parts)
+
+
+def _field_of_variable(variable: str) -> Any:
+    """The settings field an environment variable sets (an error read from the environment names it so)."""
+    for field in Settings.model_fields.values():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices) and variable in alias.choices:
+            return field
+    return None
+
+
+def masked_url(url: str) -> str:
+    """`url` with its password replaced by `***`, safe to print or log."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return "<DATABASE_URL that is not a URL>"
+
+
+def _shown(field: Any, value: object) -> object:
+    """A bad value as an error may show it: a URL without its password, a secret not at all."""
+    if field is None or (field.repr and "SecretStr" not in str(field.annotation)):
+        return value
+    if isinstance(value, str) and "://" in value:
+        return masked_url(value)
+    return "***"

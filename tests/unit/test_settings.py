@@ -74,3 +74,30 @@ def test_sasl_ssl_clients_get_credentials_and_tls(monkeypatch, tmp_path):
 def test_plaintext_clients_get_no_credentials():
     options = Settings(bootstrap_servers="h:1").kafka.options()
     assert options == {"bootstrap_servers": "h:1", "security_protocol": "PLAINTEXT"}
+
+
+def test_a_database_url_parameter_the_driver_does_not_take_is_named_with_the_password_hidden(monkeypatch):
+    """libpq's `sslrootcert` (or `sslmode`) in a `postgresql+asyncpg://` URL reached `asyncpg.connect` as a
+    keyword it does not take: a TypeError traceback at the first connection. It is a configuration error
+    naming the parameters now, and the URL it shows keeps its password hidden."""
+    monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://app:s3cret@db:5432/app?sslrootcert=/ca.pem&sslmode=verify-full")
+    with pytest.raises(ValidationError) as caught:
+        Settings.from_env()
+    line = settings_error(caught.value)
+    assert "does not take: sslmode, sslrootcert (it takes: " in line and "ssl, " in line
+    assert line.startswith("DATABASE_URL='postgresql+asyncpg://app:***@db:5432/app?")
+    assert "s3cret" not in line
+
+
+def test_database_url_parameters_asyncpg_takes_are_accepted():
+    url = "postgresql+asyncpg://app:p@db/app?ssl=verify-full&command_timeout=30&prepared_statement_cache_size=0"
+    assert Settings(database_url=url).database_url == url
+    assert Settings(database_url="sqlite+aiosqlite:///x.db?mode=ro").on_postgresql is False
+
+
+def test_a_bad_secret_is_never_shown_in_the_error(monkeypatch):
+    from workers.settings import _shown
+
+    field = Settings.model_fields["kafka_password"]
+    assert _shown(field, "hunter2") == "***"
+    assert _shown(Settings.model_fields["replication_factor"], "three") == "three"
