@@ -18,14 +18,30 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 REPO = Path(__file__).resolve().parent.parent
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of `pid` (None when it is gone)."""
+@dataclass(frozen=True)
+class Stat:
+    """What /proc/PID/stat says of a process: its command name, its parent, its CPU seconds so far."""
+
+    comm: str
+    ppid: int
+    cpu_seconds: float
+
+
+def stat_of(pid: int | str) -> Stat | None:
+    """/proc/PID/stat read (None when the process is gone)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14 and 15 of stat)
+    return Stat(comm=stat[stat.find("(") + 1:stat.rfind(")")], ppid=int(fields[1]),
+                cpu_seconds=(int(fields[11]) + int(fields[12])) / CLOCK_TICKS)  # utime, stime (14 and 15)
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of `pid` (None when it is gone)."""
+    found = stat_of(pid)
+    return None if found is None else found.cpu_seconds
 
 
 def memory_kb(pid: int) -> dict[str, int]:
@@ -92,25 +108,21 @@ def cpu_by_part(workers: set[int]) -> dict[str, float]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
+        found = stat_of(entry.name)
+        if found is None:
             continue
-        comm = stat[stat.find("(") + 1:stat.rfind(")")]
-        fields = stat.rsplit(")", 1)[1].split()
-        pid, ppid = int(entry.name), int(fields[1])
-        seconds = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-        if pid in workers or ppid in workers:
+        pid = int(entry.name)
+        if pid in workers or found.ppid in workers:
             part = "workers"
         elif pid == me:
             part = "benchmark"
-        elif comm == "postgres":
+        elif found.comm == "postgres":
             part = "postgresql"
-        elif comm == "java" and _names_kafka(entry):
+        elif found.comm == "java" and _names_kafka(entry):
             part = "broker"
         else:
             continue
-        out[part] += seconds
+        out[part] += found.cpu_seconds
     return out
 
 

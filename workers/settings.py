@@ -8,12 +8,13 @@ Imports no worker: every worker, the command line and the tests read it, none of
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import inspect
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -28,6 +29,7 @@ SEED_HELP_DESK_CUTOFF = datetime(2024, 4, 1, tzinfo=UTC)
 """T8 as the source article states it; both are settings because HubSpot changed them twice since."""
 
 
+@functools.cache
 def asyncpg_url_parameters() -> frozenset[str]:
     """The query parameters a `postgresql+asyncpg://` URL may carry: keyword arguments of `asyncpg.connect`
     (e.g. `ssl=verify-full`, `command_timeout=30`), and the two SQLAlchemy's asyncpg dialect takes itself."""
@@ -212,7 +214,8 @@ def masked_url(url: str) -> str:
 
 def _shown(field: Any, value: object) -> object:
     """A bad value as an error may show it: a URL without its password, a secret not at all."""
-    if field is None or (field.repr and "SecretStr" not in str(field.annotation)):
+    secret = field is not None and (field.annotation is SecretStr or SecretStr in get_args(field.annotation))
+    if field is None or (field.repr and not secret):
         return value
     if isinstance(value, str) and "://" in value:
         return masked_url(value)
